@@ -1,0 +1,42 @@
+"""runjournal's journal: persistence of runs, attempts, transitions and traces.
+
+Knows nothing of dlt or the engine, so that read-only tools start fast.
+"""
+
+from ._dialects import default_url, redacted
+from ._errors import JournalError, JournalSchemaError, JournalUnavailable, RunNotFound
+from ._journal import Journal
+from ._records import (
+    ATTEMPT_OUTCOMES,
+    RUN_STATUSES,
+    Attempt,
+    AttemptEnd,
+    AttemptStart,
+    NewRun,
+    Run,
+    RunChange,
+    RunStory,
+    TraceRecord,
+    Transition,
+)
+
+__all__ = [
+    "ATTEMPT_OUTCOMES",
+    "RUN_STATUSES",
+    "Attempt",
+    "AttemptEnd",
+    "AttemptStart",
+    "Journal",
+    "JournalError",
+    "JournalSchemaError",
+    "JournalUnavailable",
+    "NewRun",
+    "Run",
+    "RunChange",
+    "RunNotFound",
+    "RunStory",
+    "TraceRecord",
+    "Transition",
+    "default_url",
+    "redacted",
+]

@@ -1,0 +1,65 @@
+"""Engines tuned per dialect: durable SQLite that many processes can write at once, and PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import URL, make_url
+
+# Writers wait this long for the write lock instead of failing with "database is locked".
+SQLITE_BUSY_TIMEOUT_MS = 60_000
+WRITE = {"journal_write": True}
+
+
+def default_url() -> str:
+    """``RUNJOURNAL_URL``, else an SQLite file in dlt's data directory, beside (never inside) ``pipelines/``.
+
+    Mirrors dlt's rule (``DLT_DATA_DIR`` or ``~/.dlt``) without importing dlt, so that
+    read-only commands start fast; a test keeps the two in step.
+    """
+    url = os.environ.get("RUNJOURNAL_URL")
+    if url:
+        return url
+    data_dir = os.environ.get("DLT_DATA_DIR") or os.path.join(Path.home(), ".dlt")
+    return f"sqlite:///{os.path.join(data_dir, 'runjournal.sqlite')}"
+
+
+def redacted(url: str | URL) -> str:
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def build_engine(url: str | URL) -> Engine:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return _sqlite_engine(parsed)
+    return create_engine(parsed, pool_pre_ping=True, pool_size=2, max_overflow=4)
+
+
+def _sqlite_engine(url: URL) -> Engine:
+    if url.database and url.database != ":memory:":
+        Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+
+    @event.listens_for(engine, "connect")
+    def _configure(dbapi_connection, _record):
+        # Let SQLAlchemy's "begin" event emit BEGIN itself, so writes can take the lock up front.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn):
+        # A deferred transaction that later writes can fail at once with SQLITE_BUSY,
+        # ignoring busy_timeout; writers therefore take the write lock at BEGIN.
+        if conn.get_execution_options().get("journal_write"):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            conn.exec_driver_sql("BEGIN")
+
+    return engine

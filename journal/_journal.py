@@ -1,0 +1,155 @@
+"""The journal: a durable record of every run, attempt, transition and trace."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from contextlib import contextmanager
+from typing import Iterator, Optional, Sequence, Union
+
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from . import _migrate, _queries, _store
+from ._dialects import WRITE, build_engine, default_url, redacted
+from ._errors import JournalUnavailable
+from ._records import AttemptEnd, AttemptStart, NewRun, Run, RunChange, RunStory, TraceRecord, Transition
+
+
+def new_run_id(at: float) -> str:
+    """Sortable by start time (milliseconds first), unique by 40 random bits."""
+    return f"{int(at * 1000):012x}{secrets.token_hex(4)}"
+
+
+class Journal:
+    """Open with :meth:`open`; every write is its own committed transaction."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+
+    @classmethod
+    def open(cls, url: Optional[str] = None, *, migrate: bool = True) -> "Journal":
+        """Open the journal at ``url`` (default: :func:`default_url`), creating or upgrading its schema.
+
+        A journal written by a newer runjournal raises :class:`JournalSchemaError` and is not touched;
+        with ``migrate=False`` an out-of-date journal raises instead of being upgraded.
+        """
+        engine = build_engine(url or default_url())
+        try:
+            revisions = _migrate.check(engine)
+            if not _migrate.is_current(revisions):
+                if not migrate:
+                    from ._errors import JournalSchemaError
+
+                    raise JournalSchemaError(
+                        f"journal {redacted(engine.url)} is at schema revision {', '.join(revisions) or 'none'}; "
+                        "run `runjournal db upgrade` to bring it up to date"
+                    )
+                _migrate.upgrade(engine)
+        except (OperationalError, DBAPIError) as exc:
+            engine.dispose()
+            raise JournalUnavailable(f"journal {redacted(engine.url)} is unreachable: {exc.orig}") from exc
+        except BaseException:
+            engine.dispose()
+            raise
+        return cls(engine)
+
+    @property
+    def url(self) -> str:
+        """The journal's URL with any password hidden."""
+        return redacted(self.engine.url)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> "Journal":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        try:
+            with self.engine.connect().execution_options(**WRITE) as conn, conn.begin():
+                yield conn
+        except (OperationalError, DBAPIError) as exc:
+            raise JournalUnavailable(f"journal {self.url} could not be written: {exc.orig}") from exc
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        try:
+            with self.engine.connect() as conn:
+                yield conn
+        except (OperationalError, DBAPIError) as exc:
+            raise JournalUnavailable(f"journal {self.url} could not be read: {exc.orig}") from exc
+
+    # writes
+
+    def start_run(self, new: NewRun, *, at: Optional[float] = None) -> str:
+        at = time.time() if at is None else at
+        run_id = new_run_id(at)
+        with self._write() as conn:
+            _store.insert_run(conn, run_id, new, at)
+        return run_id
+
+    def record_transition(
+        self,
+        run_id: str,
+        transition: Transition,
+        *,
+        change: Optional[RunChange] = None,
+        attempt_start: Optional[AttemptStart] = None,
+        attempt_end: Optional[AttemptEnd] = None,
+    ) -> None:
+        """Commit a transition with what it changes, atomically, before the new state's work begins."""
+        with self._write() as conn:
+            _store.record_transition(conn, run_id, transition, change, attempt_start, attempt_end)
+
+    def beat(self, run_id: str, at: Optional[float] = None) -> None:
+        with self._write() as conn:
+            _store.beat(conn, run_id, time.time() if at is None else at)
+
+    def add_trace(self, run_id: str, attempt: int, pipeline_name: str, payload: str) -> int:
+        with self._write() as conn:
+            return _store.insert_trace(conn, run_id, attempt, pipeline_name, payload, time.time())
+
+    def assign_ship_load_id(self, trace_ids: Sequence[int], load_id: str) -> None:
+        with self._write() as conn:
+            _store.update_traces(conn, trace_ids, ship_load_id=load_id)
+
+    def mark_shipped(self, trace_ids: Sequence[int], at: Optional[float] = None) -> None:
+        with self._write() as conn:
+            _store.update_traces(conn, trace_ids, shipped_at=time.time() if at is None else at, ship_error=None)
+
+    def mark_ship_failed(self, trace_ids: Sequence[int], error: str) -> None:
+        with self._write() as conn:
+            _store.update_traces(conn, trace_ids, ship_error=error)
+
+    # reads
+
+    def list_runs(
+        self,
+        *,
+        pipeline: Optional[str] = None,
+        status: Union[str, Sequence[str], None] = None,
+        since: Optional[float] = None,
+        until: Optional[float] = None,
+        limit: Optional[int] = 50,
+    ) -> list[Run]:
+        """Runs, newest first."""
+        with self._read() as conn:
+            return _queries.list_runs(conn, pipeline=pipeline, status=status, since=since, until=until, limit=limit)
+
+    def get_run(self, id_or_prefix: str) -> Run:
+        with self._read() as conn:
+            return _queries.get_run(conn, _queries.resolve_run_id(conn, id_or_prefix))
+
+    def get_story(self, id_or_prefix: str) -> RunStory:
+        """The run with its attempts, transitions and traces; accepts a unique id prefix."""
+        with self._read() as conn:
+            return _queries.get_story(conn, id_or_prefix)
+
+    def unshipped_traces(self, pipeline_name: str) -> list[TraceRecord]:
+        with self._read() as conn:
+            return _queries.unshipped_traces(conn, pipeline_name)

@@ -1,0 +1,129 @@
+"""Plain records that cross the journal's boundary, in and out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Optional, Sequence
+
+RUN_STATUSES = ("running", "done", "failed", "interrupted", "crashed", "recovered")
+ATTEMPT_OUTCOMES = ("running", "succeeded", "failed", "interrupted", "crashed")
+
+
+@dataclass(frozen=True)
+class NewRun:
+    pipeline_name: str
+    host: str
+    pid: int
+    config: Mapping[str, Any]
+    pipelines_dir: Optional[str] = None
+    destination_type: Optional[str] = None
+    destination_name: Optional[str] = None
+    dataset_name: Optional[str] = None
+    process_started_at: Optional[float] = None
+    initial_state: str = "created"
+
+
+@dataclass(frozen=True)
+class Transition:
+    seq: int
+    attempt: int
+    source: str
+    dest: str
+    trigger: str
+    at: float
+    details: Optional[Mapping[str, Any]] = None
+
+
+@dataclass(frozen=True)
+class AttemptStart:
+    number: int
+    phase: str
+    started_at: float
+
+
+@dataclass(frozen=True)
+class AttemptEnd:
+    number: int
+    finished_at: float
+    outcome: str
+    failed_step: Optional[str] = None
+    exception_type: Optional[str] = None
+    exception_message: Optional[str] = None
+    error_class: Optional[str] = None
+    wait_seconds: Optional[float] = None
+    load_ids: Sequence[str] = ()
+
+
+@dataclass(frozen=True)
+class RunChange:
+    """What a transition changes on the run row besides its state."""
+
+    status: Optional[str] = None
+    finished: bool = False
+    error_type: Optional[str] = None
+    error_message: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class Run:
+    id: str
+    pipeline_name: str
+    status: str
+    state: str
+    attempt: int
+    host: str
+    pid: int
+    started_at: float
+    finished_at: Optional[float]
+    heartbeat_at: Optional[float]
+    config: Mapping[str, Any]
+    pipelines_dir: Optional[str] = None
+    destination_type: Optional[str] = None
+    destination_name: Optional[str] = None
+    dataset_name: Optional[str] = None
+    process_started_at: Optional[float] = None
+    error_type: Optional[str] = None
+    error_message: Optional[str] = None
+
+    @property
+    def duration(self) -> Optional[float]:
+        end = self.finished_at if self.finished_at is not None else self.heartbeat_at
+        return None if end is None else max(0.0, end - self.started_at)
+
+
+@dataclass(frozen=True)
+class Attempt:
+    number: int
+    phase: str
+    started_at: float
+    finished_at: Optional[float]
+    outcome: str
+    failed_step: Optional[str] = None
+    exception_type: Optional[str] = None
+    exception_message: Optional[str] = None
+    error_class: Optional[str] = None
+    wait_seconds: Optional[float] = None
+    load_ids: Sequence[str] = ()
+
+
+@dataclass(frozen=True)
+class TraceRecord:
+    id: int
+    run_id: str
+    attempt: int
+    pipeline_name: str
+    created_at: float
+    payload: str
+    ship_load_id: Optional[str] = None
+    shipped_at: Optional[float] = None
+    ship_error: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class RunStory:
+    """One run with everything the journal knows about it, in order."""
+
+    run: Run
+    attempts: Sequence[Attempt] = field(default_factory=tuple)
+    transitions: Sequence[Transition] = field(default_factory=tuple)
+    traces: Sequence[TraceRecord] = field(default_factory=tuple)

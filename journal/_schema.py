@@ -1,0 +1,117 @@
+"""The journal's tables: one schema for SQLite and PostgreSQL.
+
+Times are epoch seconds (float) so that both dialects store, compare and index
+them the same way, without timezone surprises.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("pipeline_name", String(255), nullable=False),
+    Column("pipelines_dir", Text, nullable=True),
+    Column("destination_type", String(255), nullable=True),
+    Column("destination_name", String(255), nullable=True),
+    Column("dataset_name", String(255), nullable=True),
+    Column("status", String(16), nullable=False),
+    Column("state", String(32), nullable=False),
+    Column("attempt", Integer, nullable=False, default=0),
+    Column("host", String(255), nullable=False),
+    Column("pid", Integer, nullable=False),
+    # Guards pid reuse when deciding whether the run's process is still alive.
+    Column("process_started_at", Float, nullable=True),
+    Column("started_at", Float, nullable=False),
+    Column("finished_at", Float, nullable=True),
+    Column("heartbeat_at", Float, nullable=True),
+    Column("error_type", String(255), nullable=True),
+    Column("error_message", Text, nullable=True),
+    # Run configuration without secrets: runner options, origin, non-secret destination facts.
+    Column("config", JSON, nullable=False),
+    Index(None, "started_at"),
+    Index(None, "pipeline_name", "started_at"),
+    Index(None, "status", "started_at"),
+)
+
+attempts = Table(
+    "attempts",
+    metadata,
+    Column("run_id", String(32), ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("number", Integer, primary_key=True),
+    # "finalize" (pending packages found at start) or "run" (the caller's data).
+    Column("phase", String(16), nullable=False),
+    Column("started_at", Float, nullable=False),
+    Column("finished_at", Float, nullable=True),
+    Column("outcome", String(16), nullable=False),
+    Column("failed_step", String(32), nullable=True),
+    Column("exception_type", String(255), nullable=True),
+    Column("exception_message", Text, nullable=True),
+    # "terminal", "transient" or "interrupted": how the engine classified the error.
+    Column("error_class", String(16), nullable=True),
+    Column("wait_seconds", Float, nullable=True),
+    Column("load_ids", JSON, nullable=True),
+)
+
+transitions = Table(
+    "transitions",
+    metadata,
+    Column("run_id", String(32), ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("attempt", Integer, nullable=False),
+    Column("source", String(32), nullable=False),
+    Column("dest", String(32), nullable=False),
+    Column("trigger", String(64), nullable=False),
+    Column("at", Float, nullable=False),
+    Column("details", JSON, nullable=True),
+)
+
+traces = Table(
+    "traces",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", String(32), ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("pipeline_name", String(255), nullable=False),
+    Column("created_at", Float, nullable=False),
+    # The trace as JSON text, secrets removed before it was written.
+    Column("payload", Text, nullable=False),
+    # Shipping bookkeeping: the trace pipeline's load id that carries the trace makes
+    # shipping idempotent across crashes (see engine.traces).
+    Column("ship_load_id", String(64), nullable=True),
+    Column("shipped_at", Float, nullable=True),
+    Column("ship_error", Text, nullable=True),
+    UniqueConstraint("run_id", "attempt"),
+)
+
+# The outbox of traces still to ship is read on every run: keep it an index scan.
+Index(
+    "ix_traces_unshipped",
+    traces.c.pipeline_name,
+    traces.c.id,
+    sqlite_where=traces.c.shipped_at.is_(None),
+    postgresql_where=traces.c.shipped_at.is_(None),
+)

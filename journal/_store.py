@@ -1,0 +1,112 @@
+"""Writes: each call is one short transaction that takes the write lock up front."""
+
+from __future__ import annotations
+
+from typing import Iterable, Optional
+
+from sqlalchemy import Connection, insert, update
+
+from ._records import AttemptEnd, AttemptStart, NewRun, RunChange, Transition
+from ._schema import attempts, runs, traces, transitions
+
+
+def insert_run(conn: Connection, run_id: str, new: NewRun, at: float) -> None:
+    conn.execute(
+        insert(runs).values(
+            id=run_id,
+            pipeline_name=new.pipeline_name,
+            pipelines_dir=new.pipelines_dir,
+            destination_type=new.destination_type,
+            destination_name=new.destination_name,
+            dataset_name=new.dataset_name,
+            status="running",
+            state=new.initial_state,
+            attempt=0,
+            host=new.host,
+            pid=new.pid,
+            process_started_at=new.process_started_at,
+            started_at=at,
+            heartbeat_at=at,
+            config=dict(new.config),
+        )
+    )
+
+
+def record_transition(
+    conn: Connection,
+    run_id: str,
+    transition: Transition,
+    change: Optional[RunChange],
+    attempt_start: Optional[AttemptStart],
+    attempt_end: Optional[AttemptEnd],
+) -> None:
+    conn.execute(
+        insert(transitions).values(
+            run_id=run_id,
+            seq=transition.seq,
+            attempt=transition.attempt,
+            source=transition.source,
+            dest=transition.dest,
+            trigger=transition.trigger,
+            at=transition.at,
+            details=dict(transition.details) if transition.details else None,
+        )
+    )
+    if attempt_end is not None:
+        _end_attempt(conn, run_id, attempt_end)
+    if attempt_start is not None:
+        conn.execute(
+            insert(attempts).values(
+                run_id=run_id,
+                number=attempt_start.number,
+                phase=attempt_start.phase,
+                started_at=attempt_start.started_at,
+                outcome="running",
+            )
+        )
+    values: dict = {"state": transition.dest, "attempt": transition.attempt, "heartbeat_at": transition.at}
+    if change is not None:
+        if change.status is not None:
+            values["status"] = change.status
+        if change.finished:
+            values["finished_at"] = transition.at
+        if change.error_type is not None:
+            values["error_type"] = change.error_type
+            values["error_message"] = change.error_message
+    conn.execute(update(runs).where(runs.c.id == run_id).values(**values))
+
+
+def _end_attempt(conn: Connection, run_id: str, end: AttemptEnd) -> None:
+    conn.execute(
+        update(attempts)
+        .where(attempts.c.run_id == run_id, attempts.c.number == end.number)
+        .values(
+            finished_at=end.finished_at,
+            outcome=end.outcome,
+            failed_step=end.failed_step,
+            exception_type=end.exception_type,
+            exception_message=end.exception_message,
+            error_class=end.error_class,
+            wait_seconds=end.wait_seconds,
+            load_ids=list(end.load_ids),
+        )
+    )
+
+
+def beat(conn: Connection, run_id: str, at: float) -> None:
+    conn.execute(update(runs).where(runs.c.id == run_id).values(heartbeat_at=at))
+
+
+def insert_trace(conn: Connection, run_id: str, attempt: int, pipeline_name: str, payload: str, at: float) -> int:
+    result = conn.execute(
+        insert(traces).values(
+            run_id=run_id, attempt=attempt, pipeline_name=pipeline_name, created_at=at, payload=payload
+        )
+    )
+    return int(result.inserted_primary_key[0])
+
+
+def update_traces(conn: Connection, trace_ids: Iterable[int], **values) -> None:
+    ids = list(trace_ids)
+    if ids:
+        conn.execute(update(traces).where(traces.c.id.in_(ids)).values(**values))
