@@ -1,0 +1,40 @@
+"""runjournal's engine: run a dlt pipeline as a journaled state machine.
+
+    from engine import runner
+    load_info = runner(pipeline, retry_policy=Retrying(...)).run(my_source())
+
+The public names are imported on first use, so that ``engine.cli``'s read-only
+commands do not pay for importing dlt.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_PUBLIC = {
+    "runner": "engine._runner",
+    "Runner": "engine._runner",
+    "RunnerCollector": "engine._callbacks",
+    "RunnerError": "engine._errors",
+    "PendingPackagesError": "engine._errors",
+    "DataNotReplayableError": "engine._errors",
+}
+
+__all__ = ["__version__", *_PUBLIC]
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ._callbacks import RunnerCollector
+    from ._errors import DataNotReplayableError, PendingPackagesError, RunnerError
+    from ._runner import Runner, runner
+
+
+def __getattr__(name: str) -> Any:
+    module = _PUBLIC.get(name)
+    if module is None:
+        raise AttributeError(f"module 'engine' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

@@ -1,0 +1,199 @@
+"""Plain formatting for the command line: times, durations, `--since`, and the `--json` shapes.
+
+Imports neither Rich nor the journal (records are duck-typed), so it costs nothing to load.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from datetime import datetime, timezone
+from typing import Any, Optional
+
+STATUS_STYLES = {
+    "running": "cyan",
+    "done": "green",
+    "failed": "red",
+    "interrupted": "yellow",
+    "crashed": "bold red",
+    "recovered": "magenta",
+}
+
+SINCE_FORMS = (
+    "an ISO date or datetime (2024-05-01, 2024-05-01T14:30, 2024-05-01T14:30:00+02:00; "
+    "local time unless an offset is given) or an age: a number followed by "
+    "s, m, h, d or w (30m, 2h, 7d)"
+)
+_AGE = re.compile(r"^(\d+(?:\.\d+)?)([smhdw])$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_since(text: str, now: Optional[float] = None) -> float:
+    """Epoch seconds for ``--since``; raises ValueError naming the accepted forms."""
+    value = text.strip()
+    age = _AGE.match(value.lower())
+    if age:
+        now = time.time() if now is None else now
+        return now - float(age.group(1)) * _UNIT_SECONDS[age.group(2)]
+    iso = value[:-1] + "+00:00" if value[-1:] in ("Z", "z") else value
+    try:
+        moment = datetime.fromisoformat(iso)
+    except ValueError:
+        raise ValueError(f"{text!r} is neither a date nor an age; use {SINCE_FORMS}") from None
+    return moment.timestamp()  # a naive datetime is local time
+
+
+# times and durations
+
+
+def iso_utc(ts: Optional[float]) -> Optional[str]:
+    """ISO-8601 in UTC with milliseconds and a ``Z``, as every ``--json`` timestamp is."""
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def local_minute(ts: Optional[float]) -> str:
+    return "" if ts is None else datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M")
+
+
+def local_second(ts: Optional[float]) -> str:
+    return "" if ts is None else datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def local_clock(ts: float, day_of: Optional[float] = None) -> str:
+    """``HH:MM:SS.mmm``, with the date in front when it is not the day of ``day_of``."""
+    moment = datetime.fromtimestamp(ts)
+    clock = moment.strftime("%H:%M:%S.") + f"{moment.microsecond // 1000:03d}"
+    if day_of is not None and datetime.fromtimestamp(day_of).date() == moment.date():
+        return clock
+    return moment.strftime("%Y-%m-%d ") + clock
+
+
+def human_duration(seconds: Optional[float]) -> str:
+    """``0.4s``, ``12.3s``, ``3m04s``, ``2h05m``, ``3d04h``."""
+    if seconds is None:
+        return ""
+    seconds = max(0.0, seconds)
+    if seconds < 60:
+        return f"{seconds:.1f}s" if seconds < 59.95 else "1m00s"
+    whole = int(round(seconds))
+    if whole < 3600:
+        return f"{whole // 60}m{whole % 60:02d}s"
+    if whole < 86400:
+        return f"{whole // 3600}h{whole % 3600 // 60:02d}m"
+    return f"{whole // 86400}d{whole % 86400 // 3600:02d}h"
+
+
+# text
+
+
+def first_line(text: Optional[str], width: Optional[int] = None) -> str:
+    if not text:
+        return ""
+    line = text.strip().splitlines()[0].strip() if text.strip() else ""
+    if width is not None and len(line) > width:
+        line = line[: width - 1].rstrip() + "…"
+    return line
+
+
+def error_summary(error_type: Optional[str], message: Optional[str], width: Optional[int] = None) -> str:
+    """``Type: first line of message``, truncated to ``width``."""
+    text = ": ".join(part for part in (error_type, first_line(message)) if part)
+    return first_line(text, width)
+
+
+def compact_json(value: Any) -> str:
+    if value is None:
+        return ""
+    return json.dumps(value, separators=(",", ":"), sort_keys=True, default=str, ensure_ascii=False)
+
+
+def dumps(document: Any) -> str:
+    return json.dumps(document, indent=2, default=str, ensure_ascii=False)
+
+
+# --json shapes (documented in engine.cli's docstring: keep them stable)
+
+
+def run_json(run: Any, *, config: bool = False) -> dict[str, Any]:
+    duration = run.duration
+    document = {
+        "id": run.id,
+        "pipeline": run.pipeline_name,
+        "status": run.status,
+        "state": run.state,
+        "attempts": run.attempt,
+        "host": run.host,
+        "pid": run.pid,
+        "started_at": iso_utc(run.started_at),
+        "finished_at": iso_utc(run.finished_at),
+        "duration_s": None if duration is None else round(duration, 3),
+        "heartbeat_at": iso_utc(run.heartbeat_at),
+        "destination_type": run.destination_type,
+        "dataset_name": run.dataset_name,
+        "error_type": run.error_type,
+        "error_message": run.error_message,
+    }
+    if config:
+        document["config"] = dict(run.config or {})
+    return document
+
+
+def transition_json(transition: Any) -> dict[str, Any]:
+    return {
+        "seq": transition.seq,
+        "attempt": transition.attempt,
+        "source": transition.source,
+        "dest": transition.dest,
+        "trigger": transition.trigger,
+        "at": iso_utc(transition.at),
+        "details": dict(transition.details) if transition.details else None,
+    }
+
+
+def attempt_json(attempt: Any) -> dict[str, Any]:
+    return {
+        "number": attempt.number,
+        "phase": attempt.phase,
+        "started_at": iso_utc(attempt.started_at),
+        "finished_at": iso_utc(attempt.finished_at),
+        "outcome": attempt.outcome,
+        "failed_step": attempt.failed_step,
+        "error_class": attempt.error_class,
+        "exception_type": attempt.exception_type,
+        "exception_message": attempt.exception_message,
+        "wait_seconds": attempt.wait_seconds,
+        "load_ids": list(attempt.load_ids or ()),
+    }
+
+
+def trace_json(trace: Any, *, payload: bool = False) -> dict[str, Any]:
+    document: dict[str, Any] = {
+        "attempt": trace.attempt,
+        "created_at": iso_utc(trace.created_at),
+        "shipped_at": iso_utc(trace.shipped_at),
+        "ship_load_id": trace.ship_load_id,
+        "ship_error": trace.ship_error,
+    }
+    if payload:
+        document["payload"] = parse_payload(trace.payload)
+    return document
+
+
+def parse_payload(payload: str) -> Any:
+    """The trace as JSON; kept as the stored text if it is not valid JSON."""
+    try:
+        return json.loads(payload)
+    except (TypeError, ValueError):
+        return payload
+
+
+def story_json(story: Any, *, payload: bool = False) -> dict[str, Any]:
+    return {
+        "run": run_json(story.run, config=True),
+        "transitions": [transition_json(t) for t in story.transitions],
+        "attempts": [attempt_json(a) for a in story.attempts],
+        "traces": [trace_json(t, payload=payload) for t in story.traces],
+    }

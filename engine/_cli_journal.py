@@ -1,0 +1,148 @@
+"""The command line's way into the journal.
+
+Read commands never create, migrate or otherwise change a journal: a journal that does not
+exist yet reads as empty, one that is behind asks for `runjournal db upgrade`. Only
+`runjournal db upgrade` writes the schema. Imported by the commands that need it, not by
+``engine.cli`` itself, so that `--version`, `--help` and `graph` do not load SQLAlchemy.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
+
+import migrations
+from journal import Journal, JournalSchemaError, JournalUnavailable, default_url, redacted
+from journal import _migrate
+from journal._dialects import build_engine
+
+# libpq waits for an unresponsive host for as long as the OS lets it; a CLI should not.
+PG_CONNECT_TIMEOUT_S = "10"
+
+
+class ConfigError(Exception):
+    """The journal URL cannot be used as given (malformed, unknown dialect, driver missing): exit 2."""
+
+
+def resolve_url(option: Optional[str]) -> str:
+    """``--journal``, else ``RUNJOURNAL_URL``, else the default SQLite file beside dlt's pipelines."""
+    return option or default_url()
+
+
+def parse_url(url: str) -> URL:
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise ConfigError(f"journal URL {_shown(url)!r} is not a database URL: {exc}") from None
+    if parsed.get_backend_name().startswith("postgres"):
+        os.environ.setdefault("PGCONNECT_TIMEOUT", PG_CONNECT_TIMEOUT_S)
+    return parsed
+
+
+def _shown(url: str) -> str:
+    try:
+        return redacted(url)
+    except ArgumentError:
+        return "<unparseable URL>"
+
+
+def is_missing(url: URL) -> bool:
+    """An SQLite journal whose file does not exist yet (reading must not create it)."""
+    if url.get_backend_name() != "sqlite":
+        return False
+    database = url.database or ""
+    if database in ("", ":memory:") or database.startswith("file:"):
+        return False
+    return not Path(database).expanduser().exists()
+
+
+def open_for_reading(url: str) -> Optional[Journal]:
+    """The journal at ``url`` if it exists and is current; None if it does not exist yet."""
+    parsed = parse_url(url)
+    if is_missing(parsed):
+        return None
+    try:
+        return Journal.open(url, migrate=False)
+    except ArgumentError as exc:
+        raise ConfigError(f"cannot open journal {redacted(parsed)}: {exc}") from None
+    except ImportError as exc:
+        raise ConfigError(f"cannot open journal {redacted(parsed)}: driver missing ({exc})") from None
+
+
+@dataclass(frozen=True)
+class SchemaStatus:
+    url: str
+    revisions: tuple[str, ...]
+    head: str
+    verdict: str  # "current", "behind" (incl. "missing": no schema yet) or "newer"
+
+    @property
+    def revision_text(self) -> str:
+        return ", ".join(self.revisions) or "none"
+
+
+def schema_status(url: str) -> SchemaStatus:
+    """Where the journal's schema stands relative to this code's migrations; changes nothing."""
+    parsed = parse_url(url)
+    shown = redacted(parsed)
+    head = migrations.head()
+    if is_missing(parsed):
+        return SchemaStatus(shown, (), head, "missing")
+    engine = _engine(parsed)
+    try:
+        with engine.connect() as conn:
+            revisions = _migrate.current_revisions(conn)
+    except (OperationalError, DBAPIError) as exc:
+        raise JournalUnavailable(f"journal {shown} is unreachable: {exc.orig}") from None
+    finally:
+        engine.dispose()
+    known = migrations.known_revisions()
+    if any(rev not in known for rev in revisions):
+        verdict = "newer"
+    elif _migrate.is_current(revisions):
+        verdict = "current"
+    else:
+        verdict = "behind"
+    return SchemaStatus(shown, revisions, head, verdict)
+
+
+def upgrade(url: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Apply pending migrations, creating the journal if needed; the revisions before and after."""
+    parsed = parse_url(url)
+    shown = redacted(parsed)
+    engine = _engine(parsed)
+    try:
+        before = _migrate.check(engine)  # raises JournalSchemaError if a newer runjournal wrote it
+        if not _migrate.is_current(before):
+            _migrate.upgrade(engine)
+        after = _migrate.check(engine)
+    except (OperationalError, DBAPIError) as exc:
+        raise JournalUnavailable(f"journal {shown} could not be upgraded: {exc.orig}") from None
+    finally:
+        engine.dispose()
+    return before, after
+
+
+def _engine(parsed: URL):
+    try:
+        return build_engine(parsed)
+    except ArgumentError as exc:
+        raise ConfigError(f"cannot open journal {redacted(parsed)}: {exc}") from None
+    except ImportError as exc:
+        raise ConfigError(f"cannot open journal {redacted(parsed)}: driver missing ({exc})") from None
+
+
+__all__ = [
+    "ConfigError",
+    "JournalSchemaError",
+    "SchemaStatus",
+    "open_for_reading",
+    "resolve_url",
+    "schema_status",
+    "upgrade",
+]

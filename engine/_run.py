@@ -1,0 +1,320 @@
+"""One journaled run: a ``runner.run()`` or ``runner.finalize()`` call, driven through the state machine.
+
+Every edge is committed to the journal by the machine's ``journal`` callback before the
+new state's work begins. The retry policy (tenacity) decides between attempts; the
+machine only records what it decided.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass, replace
+from typing import Any, Callable, Mapping, Optional
+
+from dlt.common.runtime import signals
+from dlt.pipeline.exceptions import PipelineStepFailed
+from tenacity import RetryCallState, Retrying
+
+from journal import AttemptEnd, AttemptStart, Journal, NewRun, RunChange, Transition
+
+from . import _process, _steps, _traces
+from ._callbacks import Callbacks
+from ._heartbeat import Heartbeat
+from ._machine import MachineModel, build_machine
+from ._retry import ErrorClass, classify, compose, is_last_attempt, retry_if_step_retryable
+from ._secrets import Scrubber
+
+log = logging.getLogger("dlt.runjournal")
+
+#: How an attempt enters its first state, by the state the machine is in.
+_OPENING_TRIGGER = {"created": "start", "store_trace": "continue_run", "retry_wait": "resume"}
+_STEP_OF_STATE = {"clean_folder": "clean_folder", "sync": "sync", "extract": "extract",
+                  "normalize": "normalize", "load": "load", "finalize_pending": "load"}
+_MESSAGE_LIMIT = 4000
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    run_from_clean_folder: bool
+    store_trace_info: bool
+    retry_policy: Retrying
+    retry_pipeline_steps: tuple[str, ...]
+    heartbeat_interval: float
+
+
+@dataclass(frozen=True)
+class Failure:
+    """What the journal and the retry rule need to know about a failed attempt."""
+
+    state: str
+    step: str
+    error_class: ErrorClass
+    exception_type: str
+    message: str
+
+    @classmethod
+    def of(cls, exc: BaseException, state: str, scrubber: Scrubber) -> "Failure":
+        step = exc.step if isinstance(exc, PipelineStepFailed) else _STEP_OF_STATE.get(state, state)
+        # dlt wraps the error that matters in PipelineStepFailed; name that one.
+        cause = exc.exception if isinstance(exc, PipelineStepFailed) and exc.exception is not None else exc
+        message = scrubber(str(cause) or repr(cause))[:_MESSAGE_LIMIT]
+        return cls(state, step, classify(exc), type(cause).__name__, message)
+
+    @property
+    def retry_target(self) -> str:
+        return self.state
+
+    def details(self) -> dict[str, Any]:
+        return {
+            "failed_step": self.step,
+            "error_class": self.error_class.value,
+            "exception_type": self.exception_type,
+            "exception_message": self.message.splitlines()[0][:300] if self.message else "",
+        }
+
+
+class JournaledRun(MachineModel):
+    def __init__(
+        self,
+        *,
+        journal: Journal,
+        pipeline,
+        options: RunOptions,
+        shipper: Optional[_traces.TraceShipper],
+        scrubber: Scrubber,
+        config: Mapping[str, Any],
+        data: Any = None,
+        finalize_only: bool = False,
+        extract_kwargs: Optional[Mapping[str, Any]] = None,
+    ):
+        self.journal_store = journal
+        self.pipeline = pipeline
+        self.options = options
+        self.shipper = shipper
+        self.scrubber = scrubber
+        self.config = config
+        self.data = data
+        self.data_guard = _steps.DataGuard(data)
+        self.finalize_only_call = finalize_only
+        self.extract_kwargs = dict(extract_kwargs or {})
+        self.normalize_kwargs: dict[str, Any] = {}
+        self.load_kwargs: dict[str, Any] = {}
+        self.callbacks = Callbacks(pipeline.collector)
+        self.run_id: Optional[str] = None
+        self.seq = 0
+        self.attempt = 0
+        self.failure: Optional[Failure] = None
+        self.load_info = None
+        self.row_counts: dict[str, int] = {}
+        self._attempt_load_ids: list[str] = []
+        self._attempt_started_at = 0.0
+        self._attempt_spans: frozenset[str] = frozenset()
+        self._phase = "run"
+        self._open_attempt_end: Optional[AttemptEnd] = None
+        build_machine(self)
+
+    # the machine's callbacks
+
+    def finalize_only(self, event) -> bool:
+        return self.finalize_only_call
+
+    def journal(self, event) -> None:
+        details = event.kwargs.get("details")
+        transition = Transition(
+            seq=self.seq + 1,
+            attempt=self.attempt,
+            source=event.transition.source,
+            dest=event.transition.dest,
+            trigger=event.event.name,
+            at=time.time(),
+            details=self.scrubber.scrub_data(dict(details)) if details else None,
+        )
+        self.journal_store.record_transition(
+            self.run_id,
+            transition,
+            change=event.kwargs.get("change"),
+            attempt_start=event.kwargs.get("attempt_start"),
+            attempt_end=self._open_attempt_end,
+        )
+        self.seq = transition.seq
+        self._open_attempt_end = None
+        log.info(
+            "run %s %s: %s -> %s (%s)%s", self.run_id, self.pipeline.pipeline_name, transition.source,
+            transition.dest, transition.trigger, f" {transition.details}" if transition.details else "",
+        )
+        self.callbacks("on_transition", self.pipeline, transition)
+
+    # bookkeeping used by the steps
+
+    def note_row_counts(self, normalize_info) -> dict[str, int]:
+        counts = dict(normalize_info.row_counts)
+        for table, rows in counts.items():
+            self.row_counts[table] = self.row_counts.get(table, 0) + rows
+        return counts
+
+    def note_load_info(self, info) -> None:
+        self.load_info = info
+        if info is not None:
+            self._attempt_load_ids.extend(i for i in info.loads_ids if i not in self._attempt_load_ids)
+
+    # driving
+
+    def execute(self) -> Any:
+        pipeline = self.pipeline
+        self.run_id = self.journal_store.start_run(
+            NewRun(
+                pipeline_name=pipeline.pipeline_name,
+                pipelines_dir=pipeline.pipelines_dir,
+                destination_type=pipeline.destination.destination_type if pipeline.destination else None,
+                destination_name=pipeline.destination.destination_name if pipeline.destination else None,
+                dataset_name=pipeline.dataset_name,
+                host=_process.host(),
+                pid=os.getpid(),
+                process_started_at=_process.started_at(os.getpid()),
+                config=self.config,
+            )
+        )
+        with Heartbeat(self.journal_store, self.run_id, self.options.heartbeat_interval), \
+                signals.intercepted_signals():
+            try:
+                result = self._drive()
+            except BaseException as exc:
+                self._conclude_failure(exc)
+                raise
+            if self.failure is not None:  # the policy's retry_error_callback chose a value
+                self._conclude_failure(None)
+                return result
+            self._conclude_success()
+            return result
+
+    def _drive(self) -> Any:
+        first_phase = "finalize" if _steps.pending_load_ids(self.pipeline) else "run"
+        result = self._run_phase(first_phase)
+        if first_phase == "finalize" and not self.finalize_only_call and self.failure is None:
+            self.load_info = None
+            result = self._run_phase("run")
+        return result
+
+    def _run_phase(self, phase: str) -> Any:
+        self._phase = phase
+        rule = retry_if_step_retryable(self.options.retry_pipeline_steps, lambda: self.failure and self.failure.step)
+        retrying = compose(self.options.retry_policy, rule, before_sleep=self._before_sleep, after=self._after)
+        return retrying(self._attempt)
+
+    def _attempt(self) -> Any:
+        target = self.failure.retry_target if self.failure else None
+        self.attempt += 1
+        self.failure = None
+        self._attempt_load_ids = []
+        self._attempt_started_at = time.time()
+        self._attempt_spans = _traces.span_ids(self.pipeline)
+        self.trigger(
+            _OPENING_TRIGGER[self.state],
+            target=target,
+            attempt_start=AttemptStart(self.attempt, self._phase, self._attempt_started_at),
+        )
+        try:
+            while self.state != "store_trace":
+                signals.raise_if_signalled()
+                result = _steps.WORK[self.state](self)
+                self.trigger(result.trigger, details=result.details)
+        except BaseException as exc:
+            self.failure = Failure.of(exc, self.state, self.scrubber)
+            self.trigger("attempt_failed", details=self.failure.details())
+            self._store_trace()
+            raise
+        self._store_trace()
+        self._open_attempt_end = self._attempt_end("succeeded")
+        return self.load_info
+
+    def _attempt_end(self, outcome: str, wait: Optional[float] = None) -> AttemptEnd:
+        failure = self.failure
+        return AttemptEnd(
+            number=self.attempt,
+            finished_at=time.time(),
+            outcome=outcome,
+            failed_step=failure.step if failure else None,
+            exception_type=failure.exception_type if failure else None,
+            exception_message=failure.message if failure else None,
+            error_class=failure.error_class.value if failure else None,
+            wait_seconds=wait,
+            load_ids=tuple(self._attempt_load_ids),
+        )
+
+    def _store_trace(self) -> None:
+        """Write the attempt's trace to the journal; shipping waits for the end of the run."""
+        if not self.options.store_trace_info:
+            return
+        failure = self.failure
+        facts = {
+            "run_id": self.run_id,
+            "attempt": self.attempt,
+            "phase": self._phase,
+            "outcome": "succeeded" if failure is None else failure.error_class.value,
+            "started_at": self._attempt_started_at,
+            "finished_at": time.time(),
+            **(failure.details() if failure else {}),
+        }
+        try:
+            payload = _traces.attempt_payload(self.pipeline, self._attempt_spans, facts, self.scrubber)
+            if payload is None:
+                return
+            self.journal_store.add_trace(self.run_id, self.attempt, self.pipeline.pipeline_name, payload)
+        except Exception as exc:  # noqa: BLE001 - a trace that cannot be captured must not fail the load
+            log.warning("trace of run %s attempt %d not captured: %s", self.run_id, self.attempt, self.scrubber(str(exc)))
+
+    # tenacity hooks
+
+    def _after(self, state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        self.callbacks("on_retry", self.pipeline, self.pipeline.last_trace, state.attempt_number,
+                       is_last_attempt(state), exc)
+
+    def _before_sleep(self, state: RetryCallState) -> None:
+        wait = state.upcoming_sleep
+        log.warning(
+            "run %s %s: attempt %d failed in %s (%s: %s); retrying in %.1fs", self.run_id,
+            self.pipeline.pipeline_name, self.attempt, self.failure.step, self.failure.exception_type,
+            self.failure.message.splitlines()[0][:200] if self.failure.message else "", wait,
+        )
+        self._open_attempt_end = self._attempt_end("failed", wait)
+        self.trigger("retry", details={"wait_seconds": round(wait, 3), "next_state": self.failure.retry_target})
+
+    # endings
+
+    def _ship(self) -> dict[str, Any]:
+        if self.shipper is None:
+            return {}
+        try:
+            return self.shipper.ship()
+        finally:
+            self.pipeline.activate()
+
+    def _conclude_success(self) -> None:
+        report = self._ship()
+        self.trigger("finish", details=report or None, change=RunChange(status="done", finished=True))
+
+    def _conclude_failure(self, exc: Optional[BaseException]) -> None:
+        interrupted = exc is not None and classify(exc) is ErrorClass.INTERRUPTED
+        trigger = "halt" if interrupted else "give_up"
+        if not getattr(self, f"may_{trigger}")():
+            return  # the run never got going (e.g. the journal failed at start): nothing to conclude
+        if self.failure is None and exc is not None:
+            self.failure = Failure.of(exc, self.state, self.scrubber)
+        if self.state == "store_trace":
+            self._open_attempt_end = self._attempt_end("interrupted" if interrupted else "failed")
+        # An interrupted run stops at once: its traces wait in the journal for the next run.
+        report = {} if interrupted else self._ship()
+        failure = self.failure
+        self.trigger(
+            trigger,
+            details=report or None,
+            change=RunChange(
+                status="interrupted" if interrupted else "failed",
+                finished=True,
+                error_type=failure.exception_type if failure else None,
+                error_message=failure.message if failure else None,
+            ),
+        )

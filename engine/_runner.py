@@ -1,0 +1,229 @@
+"""The public runner: a drop-in for dlt+'s ``runner(pipeline, ...).run(data)``, with a journal."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import threading
+from typing import Any, Optional, Sequence, Union
+
+from dlt.pipeline.pipeline import Pipeline
+from tenacity import Retrying
+
+from journal import Journal
+
+from . import _traces
+from ._callbacks import Callbacks
+from ._heartbeat import heartbeat_interval
+from ._retry import PIPELINE_STEPS, describe_policy, single_attempt
+from ._run import JournaledRun, RunOptions
+from ._secrets import scrubber_for
+
+# pipeline.run() keywords that choose where data goes; applied to the pipeline before the steps.
+_DESTINATION_KWARGS = ("destination", "staging", "credentials", "dataset_name")
+_RUN_KWARGS = tuple(name for name in inspect.signature(Pipeline.run).parameters if name not in ("self", "data"))
+_EXTRACT_KWARGS = tuple(name for name in _RUN_KWARGS if name not in _DESTINATION_KWARGS)
+
+_journals: dict[str, Journal] = {}
+_journals_lock = threading.Lock()
+
+
+def _shared_journal(url: Optional[str]) -> Journal:
+    """One open journal per URL and process: opening and checking migrations is paid once."""
+    from journal import default_url
+
+    key = url or default_url()
+    with _journals_lock:
+        if key not in _journals:
+            _journals[key] = Journal.open(key)
+        return _journals[key]
+
+
+class Runner:
+    """Runs a dlt pipeline as a journaled state machine. See :func:`runner`."""
+
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        run_from_clean_folder: bool = False,
+        store_trace_info: Union[bool, Pipeline] = False,
+        retry_policy: Optional[Retrying] = None,
+        retry_pipeline_steps: Union[str, Sequence[str]] = ("load",),
+        journal: Union[None, str, Journal] = None,
+    ):
+        if not isinstance(pipeline, Pipeline):
+            raise TypeError(f"pipeline must be a dlt.Pipeline, got {type(pipeline).__name__}")
+        if not isinstance(run_from_clean_folder, bool):
+            raise TypeError(f"run_from_clean_folder must be True or False, got {run_from_clean_folder!r}")
+        if retry_policy is None:
+            retry_policy = single_attempt()
+        elif not isinstance(retry_policy, Retrying):
+            raise TypeError(
+                "retry_policy must be a tenacity.Retrying (e.g. Retrying(stop=stop_after_attempt(3), reraise=True)) "
+                f"or None for a single attempt, got {type(retry_policy).__name__}"
+            )
+        self.pipeline = pipeline
+        self.run_from_clean_folder = run_from_clean_folder
+        self.retry_policy = retry_policy
+        self.retry_pipeline_steps = _steps_argument(retry_pipeline_steps)
+        self.trace_pipeline = _trace_pipeline_argument(pipeline, store_trace_info)
+        self.store_trace_info = self.trace_pipeline is not None or store_trace_info is True
+        self.journal = _journal_argument(journal)
+        self.last_run_id: Optional[str] = None
+
+    def run(self, data: Any = None, **kwargs: Any):
+        """Run ``data`` through extract, normalize and load, finalizing pending packages first.
+
+        ``kwargs`` are those of ``pipeline.run`` (``table_name``, ``write_disposition``, ...).
+        Returns the LoadInfo of the caller's data, or None when there was nothing to load.
+        """
+        unknown = sorted(set(kwargs) - set(_RUN_KWARGS))
+        if unknown:
+            raise TypeError(
+                f"run() got unexpected keyword argument(s) {', '.join(unknown)}; "
+                f"allowed are those of pipeline.run: {', '.join(_RUN_KWARGS)}"
+            )
+        self._apply_destination(kwargs)
+        extract_kwargs = {k: v for k, v in kwargs.items() if k in _EXTRACT_KWARGS}
+        return self._execute("run", data=data, extract_kwargs=extract_kwargs)
+
+    def finalize(self):
+        """Normalize and load pending packages only, under the retry policy. Returns their LoadInfo or None."""
+        if self.run_from_clean_folder:
+            raise ValueError(
+                "finalize() cannot be used with run_from_clean_folder=True: the clean folder would remove the "
+                "pending packages it is asked to load. Create the runner with run_from_clean_folder=False."
+            )
+        return self._execute("finalize", finalize_only=True)
+
+    def _apply_destination(self, kwargs: dict) -> None:
+        if not any(kwargs.get(k) is not None for k in _DESTINATION_KWARGS):
+            return
+        # What pipeline.run() does with these keywords before its steps (dlt/pipeline/pipeline.py).
+        self.pipeline._set_destinations(
+            destination=kwargs.get("destination"),
+            destination_credentials=kwargs.get("credentials"),
+            staging=kwargs.get("staging"),
+        )
+        self.pipeline._set_dataset_name(kwargs.get("dataset_name"))
+
+    def _execute(self, call: str, **run_kwargs: Any):
+        pipeline = self.pipeline
+        callbacks = Callbacks(pipeline.collector)
+        scrubber = scrubber_for(pipeline, self.trace_pipeline)
+        options = RunOptions(
+            run_from_clean_folder=self.run_from_clean_folder,
+            store_trace_info=self.store_trace_info,
+            retry_policy=self.retry_policy,
+            retry_pipeline_steps=self.retry_pipeline_steps,
+            heartbeat_interval=heartbeat_interval(),
+        )
+        shipper = None
+        if self.store_trace_info:
+            shipper = _traces.TraceShipper(self.journal, pipeline.pipeline_name, self._get_trace_pipeline, scrubber)
+        run = JournaledRun(
+            journal=self.journal,
+            pipeline=pipeline,
+            options=options,
+            shipper=shipper,
+            scrubber=scrubber,
+            config=self._config(call, run_kwargs.get("extract_kwargs") or {}),
+            **run_kwargs,
+        )
+        callbacks("on_before", pipeline)
+        try:
+            return run.execute()
+        finally:
+            self.last_run_id = run.run_id
+            success = run.state == "done"
+            callbacks("on_after", pipeline, pipeline.last_trace, success, dict(run.row_counts))
+
+    @functools.cached_property
+    def _default_trace_pipeline(self) -> Pipeline:
+        return _traces.default_trace_pipeline(self.pipeline)
+
+    def _get_trace_pipeline(self) -> Pipeline:
+        return self.trace_pipeline or self._default_trace_pipeline
+
+    def _config(self, call: str, extract_kwargs: dict) -> dict[str, Any]:
+        """What the journal keeps of this run's configuration: never a secret, never the data."""
+        trace_pipeline = self.trace_pipeline
+        return {
+            "origin": "python",
+            "call": call,
+            "run_from_clean_folder": self.run_from_clean_folder,
+            "store_trace_info": trace_pipeline.pipeline_name if trace_pipeline else self.store_trace_info,
+            "retry_policy": describe_policy(self.retry_policy),
+            "retry_pipeline_steps": list(self.retry_pipeline_steps),
+            "run_kwargs": {k: _plain(v) for k, v in extract_kwargs.items()},
+        }
+
+
+def runner(
+    pipeline: Pipeline,
+    run_from_clean_folder: bool = False,
+    store_trace_info: Union[bool, Pipeline] = False,
+    retry_policy: Optional[Retrying] = None,
+    retry_pipeline_steps: Union[str, Sequence[str]] = ("load",),
+    journal: Union[None, str, Journal] = None,
+) -> Runner:
+    """A runner for ``pipeline``; the same arguments as dlt+'s ``runner``, plus ``journal``.
+
+    - ``store_trace_info``: False, True (trace pipeline ``_trace_<name>`` on the same destination,
+      dataset ``_trace_<dataset>``, table ``<name>_trace``) or a dlt Pipeline to ship traces with.
+    - ``retry_policy``: a tenacity ``Retrying``; None means one attempt. Its own ``retry`` predicate is
+      combined with the step rule, never replaced.
+    - ``retry_pipeline_steps``: steps whose transient failures are retried: sync, extract, normalize,
+      load, or run for all of them.
+    - ``journal``: None (``RUNJOURNAL_URL`` or an SQLite file in dlt's data dir), a SQLAlchemy URL, or a
+      ``journal.Journal``.
+    """
+    return Runner(pipeline, run_from_clean_folder, store_trace_info, retry_policy, retry_pipeline_steps, journal)
+
+
+def _steps_argument(steps: Union[str, Sequence[str]]) -> tuple[str, ...]:
+    if isinstance(steps, str):
+        steps = (steps,)
+    if not isinstance(steps, (list, tuple, set, frozenset)):
+        raise TypeError(f"retry_pipeline_steps must be a list of step names, got {type(steps).__name__}")
+    unknown = [s for s in steps if s not in PIPELINE_STEPS]
+    if unknown:
+        raise ValueError(
+            f"retry_pipeline_steps has unknown step(s) {', '.join(map(repr, unknown))}; "
+            f"allowed are {', '.join(PIPELINE_STEPS)}"
+        )
+    return tuple(steps)
+
+
+def _trace_pipeline_argument(pipeline: Pipeline, store_trace_info: Any) -> Optional[Pipeline]:
+    if isinstance(store_trace_info, Pipeline):
+        if store_trace_info is pipeline:
+            raise ValueError("store_trace_info must be another pipeline than the one it traces")
+        return store_trace_info
+    if not isinstance(store_trace_info, bool):
+        raise TypeError(f"store_trace_info must be True, False or a dlt.Pipeline, got {type(store_trace_info).__name__}")
+    if store_trace_info and pipeline.destination is None:
+        raise ValueError(
+            f"store_trace_info=True ships traces to the destination of pipeline {pipeline.pipeline_name!r}, "
+            "which has none: give the pipeline a destination, or pass a trace dlt.Pipeline as store_trace_info"
+        )
+    return None
+
+
+def _journal_argument(journal: Union[None, str, Journal]) -> Journal:
+    if isinstance(journal, Journal):
+        return journal
+    if journal is None or isinstance(journal, str):
+        return _shared_journal(journal)
+    raise TypeError(f"journal must be None, a SQLAlchemy URL string or a journal.Journal, got {type(journal).__name__}")
+
+
+def _plain(value: Any) -> Any:
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    if isinstance(value, (list, tuple)) and all(isinstance(v, (str, int, float, bool)) for v in value):
+        return list(value)
+    return f"<{type(value).__name__}>"
+
+
+__all__ = ["Runner", "runner"]

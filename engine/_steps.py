@@ -1,0 +1,196 @@
+"""The work of each state: the only place that calls the dlt pipeline.
+
+Each step returns a :class:`StepResult`: the trigger that leaves its state and the small
+facts the journal keeps (load ids, row counts, or why there was nothing to do).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional
+
+from dlt.extract import DltResource, DltSource
+
+from ._errors import DataNotReplayableError, PendingPackagesError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ._run import JournaledRun
+
+_TEMP_EXTRACT_DIR = re.compile(r"^[0-9a-f]{16}$")
+
+
+@dataclass(frozen=True)
+class StepResult:
+    trigger: str = "advance"
+    details: Optional[Mapping[str, Any]] = None
+
+    @classmethod
+    def skipped(cls, reason: str, trigger: str = "advance") -> "StepResult":
+        return cls(trigger, {"skipped": reason})
+
+
+def pending_load_ids(pipeline) -> list[str]:
+    """Packages extracted or normalized but not loaded, oldest first."""
+    ids = set(pipeline.list_extracted_load_packages()) | set(pipeline.list_normalized_load_packages())
+    return sorted(ids)
+
+
+def clean_folder(run: "JournaledRun") -> StepResult:
+    pipeline = run.pipeline
+    facts: dict[str, Any] = {}
+    repaired = _repair_working_dir(pipeline.working_dir)
+    facts.update({k: v for k, v in repaired.items() if v})
+    if run.options.run_from_clean_folder and not run.finalize_only_call:
+        pending = pending_load_ids(pipeline)
+        if pending:
+            raise PendingPackagesError(pipeline.pipeline_name, pending)
+        pipeline.drop()
+        facts["dropped_working_dir"] = True
+    return StepResult(details=facts) if facts else StepResult.skipped("nothing to clean")
+
+
+def _repair_working_dir(working_dir: str) -> dict[str, list[str]]:
+    """Undo what a killed dlt process leaves behind (see dlt-internals §3.4).
+
+    - temporary extract folders (``normalize/<16 hex>``) that no later run ever deletes;
+    - a package both in ``normalize/extracted`` and in ``load/normalized`` or ``load/loaded``:
+      normalize had committed it when the process died, and the leftover copy makes every
+      later normalize fail with "Directory not empty".
+    """
+    normalize_dir = os.path.join(working_dir, "normalize")
+    extracted_dir = os.path.join(normalize_dir, "extracted")
+    orphans = [
+        name
+        for name in _listdir(normalize_dir)
+        if _TEMP_EXTRACT_DIR.match(name) and os.path.isdir(os.path.join(normalize_dir, name))
+    ]
+    for name in orphans:
+        shutil.rmtree(os.path.join(normalize_dir, name), ignore_errors=True)
+    committed = set(_listdir(os.path.join(working_dir, "load", "normalized"))) | set(
+        _listdir(os.path.join(working_dir, "load", "loaded"))
+    )
+    stuck = sorted(set(_listdir(extracted_dir)) & committed)
+    for load_id in stuck:
+        shutil.rmtree(os.path.join(extracted_dir, load_id), ignore_errors=True)
+        shutil.rmtree(os.path.join(working_dir, "load", "new", load_id), ignore_errors=True)
+    return {"removed_temp_extract_dirs": orphans, "repaired_packages": stuck}
+
+
+def _listdir(path: str) -> list[str]:
+    try:
+        return os.listdir(path)
+    except FileNotFoundError:
+        return []
+
+
+def sync(run: "JournaledRun") -> StepResult:
+    pipeline = run.pipeline
+    pending = pending_load_ids(pipeline)
+    if pending:
+        # On a first run whose dataset does not exist yet, dlt's sync wipes the working folder
+        # with the pending packages in it. They carry the local state; it is synced when they load.
+        return StepResult.skipped(f"{len(pending)} pending package(s) keep the local state until they load")
+    if pipeline.destination is None:
+        return StepResult.skipped("the pipeline has no destination")
+    if pipeline.dev_mode:
+        return StepResult.skipped("dev_mode pipelines start empty")
+    if not pipeline.config.restore_from_destination:
+        return StepResult.skipped("restore_from_destination is off")
+    pipeline.sync_destination()
+    return StepResult(details={"first_run": bool(pipeline.first_run)})
+
+
+def finalize_pending(run: "JournaledRun") -> StepResult:
+    pipeline = run.pipeline
+    pending = pending_load_ids(pipeline)
+    if not pending:
+        return StepResult.skipped("no pending packages")
+    details: dict[str, Any] = {"load_ids": pending}
+    if pipeline.list_extracted_load_packages():
+        normalize_info = pipeline.normalize(**run.normalize_kwargs)
+        if normalize_info is not None:
+            details["row_counts"] = run.note_row_counts(normalize_info)
+    info = pipeline.load(**run.load_kwargs)
+    run.note_load_info(info)
+    if info is not None:
+        details["load_ids"] = list(info.loads_ids)
+        details.update(_failed_jobs(info))
+    return StepResult("attempt_done", details)
+
+
+def extract(run: "JournaledRun") -> StepResult:
+    pipeline = run.pipeline
+    if run.data is None:
+        return StepResult.skipped("no data given")
+    run.data_guard.before_extract()
+    info = pipeline.extract(run.data, **run.extract_kwargs)
+    return StepResult(details={"load_ids": list(info.loads_ids)})
+
+
+def normalize(run: "JournaledRun") -> StepResult:
+    pipeline = run.pipeline
+    if not pipeline.list_extracted_load_packages():
+        return StepResult.skipped("nothing extracted")
+    info = pipeline.normalize(**run.normalize_kwargs)
+    if info is None:
+        return StepResult.skipped("no schema yet")
+    return StepResult(details={"load_ids": list(info.loads_ids), "row_counts": run.note_row_counts(info)})
+
+
+def load(run: "JournaledRun") -> StepResult:
+    pipeline = run.pipeline
+    if not pipeline.list_normalized_load_packages():
+        return StepResult.skipped("nothing to load", trigger="attempt_done")
+    info = pipeline.load(**run.load_kwargs)
+    run.note_load_info(info)
+    if info is None:
+        return StepResult.skipped("no schema yet", trigger="attempt_done")
+    return StepResult("attempt_done", {"load_ids": list(info.loads_ids), **_failed_jobs(info)})
+
+
+def _failed_jobs(info) -> dict[str, Any]:
+    failed = [
+        job.job_file_info.job_id()
+        for package in info.load_packages
+        for job in package.jobs.get("failed_jobs", [])
+    ]
+    return {"failed_jobs": failed} if failed else {}
+
+
+#: The work done in each state, looked up by the state's name.
+WORK: Mapping[str, Callable[["JournaledRun"], StepResult]] = {
+    "clean_folder": clean_folder,
+    "sync": sync,
+    "finalize_pending": finalize_pending,
+    "extract": extract,
+    "normalize": normalize,
+    "load": load,
+}
+
+
+class DataGuard:
+    """Refuses a second extract of data that can be read once, instead of loading nothing."""
+
+    def __init__(self, data: Any):
+        self._kind = _one_shot_kind(data)
+        self._extracted = False
+
+    def before_extract(self) -> None:
+        if self._extracted and self._kind:
+            raise DataNotReplayableError(self._kind)
+        self._extracted = True
+
+
+def _one_shot_kind(data: Any) -> Optional[str]:
+    if isinstance(data, (DltSource, DltResource)):
+        return None
+    if isinstance(data, Iterator):
+        return "plain generator" if hasattr(data, "gi_frame") else "one-shot iterator"
+    if isinstance(data, (list, tuple)):
+        kinds = [_one_shot_kind(item) for item in data]
+        return next((k for k in kinds if k), None)
+    return None

@@ -1,0 +1,135 @@
+"""Traces: capture each attempt's trace into the journal, then ship the journal's outbox to the destination.
+
+Shipping is idempotent without a merge: before the trace pipeline loads a batch, the
+journal records which load id carries it. After a crash, a batch whose package completed
+is marked shipped, a batch still pending is finished by loading that package, and only
+traces no package carries are extracted again. So a trace reaches the destination once.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any, Callable, Mapping, Optional
+
+import dlt
+from dlt.common.json import json
+
+from journal import Journal, TraceRecord
+
+from ._secrets import Scrubber
+
+log = logging.getLogger("dlt.runjournal")
+
+# Kept as JSON columns: one table per pipeline instead of dlt's two dozen nested ones.
+JSON_COLUMNS = ("steps", "execution_context", "resolved_config_values")
+
+
+def span_ids(pipeline) -> frozenset[str]:
+    """The steps already in the pipeline's trace; an attempt's trace is what comes after them."""
+    trace = pipeline.last_trace
+    return frozenset(step.span_id for step in trace.steps) if trace is not None else frozenset()
+
+
+def attempt_payload(
+    pipeline, before: frozenset[str], facts: Mapping[str, Any], scrubber: Scrubber
+) -> Optional[str]:
+    """The attempt's trace as JSON: dlt's own trace of the steps it ran, plus the journal's facts.
+
+    None for an attempt that succeeded without running any dlt step: there is nothing to tell.
+    """
+    trace = pipeline.last_trace
+    steps = [step for step in trace.steps if step.span_id not in before] if trace is not None else []
+    if not steps and facts.get("outcome") == "succeeded":
+        return None
+    if steps:
+        payload = trace._replace(steps=[]).asdict()
+        payload["steps"] = [_step_asdict(step) for step in steps if step.step != "run" or step.step_exception]
+    else:
+        payload = {"transaction_id": None, "pipeline_name": pipeline.pipeline_name, "steps": []}
+    payload.update(facts)
+    return scrubber(json.dumps(payload))
+
+
+def _step_asdict(step) -> dict:
+    try:
+        return step.asdict()
+    except Exception:  # noqa: BLE001 - dlt cannot render some failed steps' infos; keep the rest
+        return step._replace(step_info=None).asdict()
+
+
+def default_trace_pipeline(main) -> "dlt.Pipeline":
+    """dlt+'s names, but in the main pipeline's pipelines_dir (dlt+ ignores it)."""
+    return dlt.pipeline(
+        pipeline_name=f"_trace_{main.pipeline_name}",
+        pipelines_dir=main.pipelines_dir,
+        destination=main.destination,
+        dataset_name=f"_trace_{main.dataset_name or main.pipeline_name}",
+    )
+
+
+class TraceShipper:
+    def __init__(self, journal: Journal, pipeline_name: str, trace_pipeline: Callable[[], Any], scrubber: Scrubber):
+        self._journal = journal
+        self._pipeline_name = pipeline_name
+        self._trace_pipeline = trace_pipeline
+        self._scrubber = scrubber
+        self.table_name = f"{pipeline_name}_trace"
+
+    def ship(self) -> dict[str, Any]:
+        """Ship every trace of this pipeline still in the outbox. Never raises for a broken destination."""
+        pending = self._journal.unshipped_traces(self._pipeline_name)
+        if not pending:
+            return {"traces_shipped": 0}
+        try:
+            shipped = self._ship(pending)
+        except Exception as exc:  # noqa: BLE001 - a broken trace destination must not fail the run
+            message = self._scrubber(f"{type(exc).__name__}: {exc}")
+            log.warning(
+                "%d trace(s) of pipeline %s not shipped, kept in the journal for the next run: %s",
+                len(pending), self._pipeline_name, message.splitlines()[0],
+            )
+            self._journal.mark_ship_failed([t.id for t in pending], message)
+            return {"traces_shipped": 0, "traces_unshipped": len(pending), "ship_error": message.splitlines()[0]}
+        return {"traces_shipped": shipped}
+
+    def _ship(self, pending: list[TraceRecord]) -> int:
+        pipeline = self._trace_pipeline()
+        shipped = 0
+        batches: dict[str, list[TraceRecord]] = {}
+        for trace in pending:
+            if trace.ship_load_id:
+                batches.setdefault(trace.ship_load_id, []).append(trace)
+        if batches and pipeline.has_pending_data:
+            # A crash interrupted an earlier shipment: finish its package instead of extracting it again.
+            pipeline.normalize()
+            pipeline.load()
+        completed = set(pipeline.list_completed_load_packages())
+        unbatched = [t for t in pending if not t.ship_load_id]
+        for load_id, traces in batches.items():
+            if load_id in completed:
+                self._journal.mark_shipped([t.id for t in traces])
+                shipped += len(traces)
+            else:
+                unbatched.extend(traces)  # its package is gone from the working dir: ship again
+        if unbatched:
+            info = pipeline.extract(self._rows(unbatched), table_name=self.table_name)
+            self._journal.assign_ship_load_id([t.id for t in unbatched], info.loads_ids[-1])
+            pipeline.normalize()
+            pipeline.load()
+            self._journal.mark_shipped([t.id for t in unbatched], time.time())
+            shipped += len(unbatched)
+        return shipped
+
+    def _rows(self, traces: list[TraceRecord]):
+        rows = []
+        for trace in traces:
+            row = json.loads(trace.payload)
+            row["trace_id"] = f"{trace.run_id}-{trace.attempt}"
+            rows.append(row)
+        return dlt.resource(
+            rows,
+            name=self.table_name,
+            write_disposition="append",
+            columns={name: {"data_type": "json"} for name in JSON_COLUMNS},
+        )

@@ -1,0 +1,339 @@
+"""The `runjournal` command line: read the run journal, draw the machine, manage the journal's schema.
+
+Commands::
+
+    runjournal [--journal URL] runs [--pipeline P] [--status S]... [--since T] [--limit N] [--json]
+    runjournal [--journal URL] show RUN_ID [--json] [--payload]
+    runjournal graph [--format mermaid]
+    runjournal [--journal URL] db path | db check | db upgrade
+    runjournal --version
+
+The journal is ``--journal URL``, else ``$RUNJOURNAL_URL``, else ``journal.default_url()``.
+Read commands never create or migrate a journal: a missing SQLite file reads as empty, a journal
+behind this code asks for `runjournal db upgrade`, which is the only command that writes.
+
+This module must never import dlt (nor the runner): it loads Typer only; SQLAlchemy and Rich
+are loaded by the commands that use them (``tests/test_cli_speed.py`` holds the line).
+
+Exit codes::
+
+    0  success
+    1  the run failed (reserved for `runjournal run`)
+    2  usage or configuration error: bad option, malformed journal URL, missing driver,
+       unknown or ambiguous run id ("no run with id ...")
+    3  journal unreachable or incompatible (newer than this runjournal, or behind it:
+       `runjournal db upgrade`); one line on stderr, no traceback
+
+Output goes to stdout, errors to stderr. Tables show local time; JSON shows UTC.
+
+JSON output (stable; fields are only ever added). Timestamps are ISO-8601 UTC strings with
+milliseconds and a ``Z`` (``"2024-05-01T12:03:04.250Z"``) or null; ``duration_s`` is seconds
+(float, to the millisecond; until the heartbeat for an unfinished run) or null.
+
+``runs --json``::
+
+    {"runs": [RUN, ...]}                      newest first
+    RUN = {"id", "pipeline", "status", "state", "attempts", "host", "pid", "started_at",
+           "finished_at", "duration_s", "heartbeat_at", "destination_type", "dataset_name",
+           "error_type", "error_message"}
+
+``show --json``::
+
+    {"run": RUN + {"config": {...}},
+     "transitions": [{"seq", "attempt", "source", "dest", "trigger", "at", "details"}, ...],
+     "attempts": [{"number", "phase", "started_at", "finished_at", "outcome", "failed_step",
+                   "error_class", "exception_type", "exception_message", "wait_seconds",
+                   "load_ids"}, ...],
+     "traces": [{"attempt", "created_at", "shipped_at", "ship_load_id", "ship_error"}, ...]}
+
+With ``--payload`` each trace also has ``"payload"``: the stored trace, parsed from JSON.
+"""
+
+from __future__ import annotations
+
+import enum
+import sys
+from typing import List, NoReturn, Optional
+
+import typer
+
+from engine import __version__
+
+EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE, EXIT_JOURNAL = 0, 1, 2, 3
+
+EPILOG = (
+    "Journal: --journal URL, else $RUNJOURNAL_URL, else $DLT_DATA_DIR (or ~/.dlt)/runjournal.sqlite.\n\n"
+    "Exit codes: 0 success · 1 the run failed (reserved for `run`) · "
+    "2 usage or configuration error, unknown run id · "
+    "3 journal unreachable or incompatible (see `runjournal db check`)."
+)
+
+app = typer.Typer(
+    name="runjournal",
+    help="Read the run journal of dlt pipelines run by runjournal.",
+    epilog=EPILOG,
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+db_app = typer.Typer(
+    help="The journal's database: where it is, and its schema.",
+    epilog=EPILOG,
+    no_args_is_help=True,
+)
+app.add_typer(db_app, name="db")
+
+_journal_url: dict[str, Optional[str]] = {"option": None}
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"runjournal {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    journal: Optional[str] = typer.Option(
+        None,
+        "--journal",
+        metavar="URL",
+        help="Journal database URL (sqlite:///path or postgresql://...); default: $RUNJOURNAL_URL, "
+        "else runjournal.sqlite in dlt's data directory.",
+    ),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    _journal_url["option"] = journal
+
+
+def _url() -> str:
+    from ._cli_journal import resolve_url
+
+    return resolve_url(_journal_url["option"])
+
+
+def _statuses(values: Optional[List[str]]) -> Optional[List[str]]:
+    if not values:
+        return None
+    from journal import RUN_STATUSES
+
+    statuses = [part.strip() for value in values for part in value.split(",") if part.strip()]
+    for status in statuses:
+        if status not in RUN_STATUSES:
+            raise typer.BadParameter(f"{status!r} is not a run status; use one of {', '.join(RUN_STATUSES)}")
+    return statuses
+
+
+def _since(value: Optional[str]) -> Optional[float]:
+    if value is None:
+        return None
+    from ._cli_format import parse_since
+
+    try:
+        return parse_since(value)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+def _emit_json(document: object) -> None:
+    from ._cli_format import dumps
+
+    sys.stdout.write(dumps(document) + "\n")
+
+
+@app.command()
+def runs(
+    pipeline: Optional[str] = typer.Option(None, "--pipeline", "-p", help="Only runs of this pipeline."),
+    status: Optional[List[str]] = typer.Option(
+        None,
+        "--status",
+        "-s",
+        callback=_statuses,
+        help="Only runs with this status (repeatable, or comma-separated): "
+        "running, done, failed, interrupted, crashed, recovered.",
+    ),
+    since: Optional[str] = typer.Option(
+        None,
+        "--since",
+        callback=_since,
+        metavar="WHEN",
+        help="Only runs started since WHEN: an ISO date or datetime (local unless it has an offset), "
+        "or an age such as 30m, 2h, 7d.",
+    ),
+    limit: int = typer.Option(20, "--limit", "-n", min=0, help="At most N runs; 0 for all."),
+    as_json: bool = typer.Option(False, "--json", help='Print {"runs": [...]} as JSON, times in UTC.'),
+) -> None:
+    """List runs, newest first."""
+    from ._cli_journal import open_for_reading
+
+    url = _url()
+    journal = open_for_reading(url)
+    if journal is None:
+        found, more = [], False
+    else:
+        with journal:
+            fetched = journal.list_runs(
+                pipeline=pipeline, status=status, since=since, limit=(limit + 1) if limit else None
+            )
+        more = bool(limit) and len(fetched) > limit
+        found = fetched[:limit] if limit else fetched
+    if as_json:
+        from ._cli_format import run_json
+
+        _emit_json({"runs": [run_json(run) for run in found]})
+        return
+    if not found:
+        filtered = any(v is not None for v in (pipeline, status, since))
+        where = "matching these filters " if filtered else ""
+        missing = " (it does not exist yet)" if journal is None else ""
+        from journal import redacted
+
+        typer.echo(f"no runs {where}in journal {redacted(url)}{missing}", err=True)
+        return
+    from ._cli_render import console, runs_table
+
+    console().print(runs_table(found))
+    if more:
+        typer.echo(f"(newest {limit} shown; --limit N for more, --limit 0 for all)", err=True)
+
+
+@app.command()
+def show(
+    run_id: str = typer.Argument(..., metavar="RUN_ID", help="A run id, or a unique prefix of one."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    payload: bool = typer.Option(False, "--payload", help="Include each stored trace's payload."),
+) -> None:
+    """Tell one run's story: its header, every transition, its attempts and traces."""
+    from journal import RunNotFound
+
+    from ._cli_journal import open_for_reading
+
+    journal = open_for_reading(_url())
+    if journal is None:
+        raise RunNotFound(f"no run with id {run_id!r} in the journal (it does not exist yet)")
+    with journal:
+        story = journal.get_story(run_id)
+    if as_json:
+        from ._cli_format import story_json
+
+        _emit_json(story_json(story, payload=payload))
+        return
+    from ._cli_render import console, print_story
+
+    print_story(console(), story, payload=payload)
+
+
+class GraphFormat(str, enum.Enum):
+    mermaid = "mermaid"
+
+
+@app.command()
+def graph(
+    format: GraphFormat = typer.Option(GraphFormat.mermaid, "--format", "-f", help="Diagram language."),
+) -> None:
+    """Print the run state machine as a diagram (drawn from the machine the engine runs)."""
+    from engine._machine import mermaid_diagram
+
+    sys.stdout.write(mermaid_diagram().rstrip("\n") + "\n")
+
+
+@db_app.command("path")
+def db_path() -> None:
+    """Print the journal's URL (password hidden)."""
+    from journal import redacted
+
+    from ._cli_journal import parse_url
+
+    print(redacted(parse_url(_url())))
+
+
+@db_app.command("check")
+def db_check() -> None:
+    """Print the journal's schema revision and whether it is current (exit 3 if it is not)."""
+    from ._cli_journal import schema_status
+
+    status = schema_status(_url())
+    print(f"journal:  {status.url}")
+    print(f"revision: {status.revision_text} (this runjournal: {status.head})")
+    print(f"schema:   {status.verdict}")
+    if status.verdict == "current":
+        return
+    if status.verdict == "newer":
+        problem = (
+            f"journal {status.url} was written by a newer runjournal (revision {status.revision_text}); "
+            "upgrade runjournal to use it"
+        )
+    elif status.verdict == "missing":
+        problem = f"journal {status.url} does not exist yet; `runjournal db upgrade` creates it"
+    else:
+        problem = (
+            f"journal {status.url} is at revision {status.revision_text}, behind {status.head}; "
+            "run `runjournal db upgrade`"
+        )
+    _fail(problem, EXIT_JOURNAL)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create the journal or bring its schema up to date (the only command that writes it)."""
+    from journal import redacted
+
+    from ._cli_journal import upgrade
+
+    url = _url()
+    before, after = upgrade(url)
+    shown = redacted(url)
+    if before == after:
+        print(f"journal {shown} is already at revision {', '.join(after)}")
+    else:
+        print(f"journal {shown} upgraded from revision {', '.join(before) or 'none'} to {', '.join(after)}")
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    print(f"runjournal: {_one_line(message)}", file=sys.stderr)
+    sys.exit(code)
+
+
+def _one_line(message: str) -> str:
+    text = " ".join(message.split())
+    password = _password()
+    return text.replace(password, "***") if password else text
+
+
+def _password() -> Optional[str]:
+    if "sqlalchemy" not in sys.modules:
+        return None
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(_url()).password
+    except Exception:  # noqa: BLE001 - only a scrubbing aid
+        return None
+
+
+def _exit_code(exc: BaseException) -> Optional[int]:
+    """The exit code for an error the commands raise on purpose; None for a bug."""
+    if "journal" not in sys.modules:  # the journal was never loaded: none of its errors
+        return None
+    from journal import JournalError, RunNotFound
+
+    from ._cli_journal import ConfigError
+
+    if isinstance(exc, (RunNotFound, ConfigError)):
+        return EXIT_USAGE
+    if isinstance(exc, JournalError):
+        return EXIT_JOURNAL
+    return None
+
+
+def main() -> None:
+    try:
+        app()
+    except Exception as exc:  # noqa: BLE001 - mapped to exit codes below, bugs re-raised
+        code = _exit_code(exc)
+        if code is None:
+            raise
+        _fail(str(exc), code)

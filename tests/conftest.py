@@ -1,0 +1,69 @@
+"""Shared fixtures: every test gets its own dlt data dir, working directory and journal file.
+
+PostgreSQL tests use RUNJOURNAL_TEST_PG_URL (default: the local server's `postgres` database).
+Without a server they are skipped with the reason; with RUNJOURNAL_REQUIRE_POSTGRES=1 (set by
+.ci/run) a missing server fails them instead.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import pytest
+
+PG_ADMIN_URL = os.environ.get("RUNJOURNAL_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(tmp_path, monkeypatch):
+    data_dir = tmp_path / "dlt"
+    monkeypatch.setenv("DLT_DATA_DIR", str(data_dir))
+    monkeypatch.setenv("RUNTIME__DLTHUB_TELEMETRY", "false")
+    monkeypatch.delenv("RUNJOURNAL_URL", raising=False)
+    # duckdb files of pipelines without explicit credentials land in the working directory
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.fixture
+def journal_url(tmp_path) -> str:
+    return f"sqlite:///{tmp_path / 'journal.sqlite'}"
+
+
+def _pg_admin_connection():
+    psycopg2 = pytest.importorskip("psycopg2")
+    try:
+        conn = psycopg2.connect(PG_ADMIN_URL, connect_timeout=3)
+    except psycopg2.OperationalError as exc:
+        reason = f"PostgreSQL not reachable at {PG_ADMIN_URL}: {str(exc).strip()}"
+        if os.environ.get("RUNJOURNAL_REQUIRE_POSTGRES") == "1":
+            pytest.fail(reason + " (RUNJOURNAL_REQUIRE_POSTGRES=1)")
+        pytest.skip(reason)
+    conn.autocommit = True
+    return conn
+
+
+@pytest.fixture(scope="session")
+def pg_database():
+    """A fresh PostgreSQL database for this test session, dropped at the end; yields its URL."""
+    from sqlalchemy.engine import make_url
+
+    admin = _pg_admin_connection()
+    name = f"runjournal_test_{uuid.uuid4().hex[:10]}"
+    with admin.cursor() as cur:
+        cur.execute(f'CREATE DATABASE "{name}"')
+    url = make_url(PG_ADMIN_URL).set(database=name)
+    yield url.render_as_string(hide_password=False)
+    with admin.cursor() as cur:
+        cur.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+            (name,),
+        )
+        cur.execute(f'DROP DATABASE IF EXISTS "{name}"')
+    admin.close()
+
+
+@pytest.fixture
+def pg_journal_url(pg_database) -> str:
+    return pg_database
