@@ -40,6 +40,16 @@ def console() -> Console:
     return out
 
 
+def emit(out: Console, *renderables: Any) -> None:
+    """Print, without the trailing blanks Rich pads the last column with."""
+    with out.capture() as captured:
+        for renderable in renderables:
+            out.print(renderable)
+    text = "\n".join(line.rstrip() for line in captured.get().splitlines())
+    out.file.write(text + "\n")
+    out.file.flush()
+
+
 def _status(status: str) -> Text:
     return Text(status, style=STATUS_STYLES.get(status, ""))
 
@@ -60,7 +70,7 @@ def _table(*columns: str, title: Optional[str] = None) -> Table:
 
 
 def runs_table(runs: Sequence[Any]) -> Table:
-    table = _table("id", "pipeline", "status", "state", "att", "started", "duration", "error")
+    table = _table("id", "pipeline", "status", "state", "attempts", "started", "duration", "error")
     table.columns[4].justify = "right"
     table.columns[6].justify = "right"
     for run in runs:
@@ -79,18 +89,12 @@ def runs_table(runs: Sequence[Any]) -> Table:
 
 def print_story(out: Console, story: Any, *, payload: bool = False, now: Optional[float] = None) -> None:
     now = time.time() if now is None else now
-    out.print(_header(story.run, now))
-    out.print()
-    out.print(_timeline(story))
-    out.print()
-    out.print(_attempts(story.attempts))
-    out.print()
-    out.print(_traces(story.traces))
+    parts: list[Any] = [_header(story.run, now), "", _timeline(story), "", _attempts(story.attempts), ""]
+    parts.append(_traces(story.traces))
     if payload:
         for trace in story.traces:
-            out.print()
-            out.print(Text(f"trace of attempt {trace.attempt}", style="bold"))
-            out.print(Text(dumps(parse_payload(trace.payload))))
+            parts += ["", Text(f"trace of attempt {trace.attempt}", style="bold"), Text(dumps(parse_payload(trace.payload)))]
+    emit(out, *parts)
 
 
 def _header(run: Any, now: float) -> Table:

@@ -156,8 +156,9 @@ class JournaledRun(MachineModel):
 
     def note_load_info(self, info) -> None:
         self.load_info = info
-        if info is not None:
-            self._attempt_load_ids.extend(i for i in info.loads_ids if i not in self._attempt_load_ids)
+
+    def _note_load_ids(self, load_ids) -> None:
+        self._attempt_load_ids.extend(i for i in load_ids if i and i not in self._attempt_load_ids)
 
     # driving
 
@@ -219,8 +220,10 @@ class JournaledRun(MachineModel):
             while self.state != "store_trace":
                 signals.raise_if_signalled()
                 result = _steps.WORK[self.state](self)
+                self._note_load_ids((result.details or {}).get("load_ids", ()))
                 self.trigger(result.trigger, details=result.details)
         except BaseException as exc:
+            self._note_load_ids([getattr(exc, "load_id", None)])
             self.failure = Failure.of(exc, self.state, self.scrubber)
             self.trigger("attempt_failed", details=self.failure.details())
             self._store_trace()

@@ -99,13 +99,15 @@ class Runner:
     def _apply_destination(self, kwargs: dict) -> None:
         if not any(kwargs.get(k) is not None for k in _DESTINATION_KWARGS):
             return
-        # What pipeline.run() does with these keywords before its steps (dlt/pipeline/pipeline.py).
-        self.pipeline._set_destinations(
-            destination=kwargs.get("destination"),
-            destination_credentials=kwargs.get("credentials"),
-            staging=kwargs.get("staging"),
-        )
-        self.pipeline._set_dataset_name(kwargs.get("dataset_name"))
+        # What pipeline.run() does with these keywords before its steps (dlt/pipeline/pipeline.py:783);
+        # managed_state() persists them, or the next step would reload the old ones from state.json.
+        with self.pipeline.managed_state():
+            self.pipeline._set_destinations(
+                destination=kwargs.get("destination"),
+                destination_credentials=kwargs.get("credentials"),
+                staging=kwargs.get("staging"),
+            )
+            self.pipeline._set_dataset_name(kwargs.get("dataset_name"))
 
     def _execute(self, call: str, **run_kwargs: Any):
         pipeline = self.pipeline

@@ -186,8 +186,17 @@ class DataGuard:
 
 
 def _one_shot_kind(data: Any) -> Optional[str]:
-    if isinstance(data, (DltSource, DltResource)):
-        return None
+    if isinstance(data, DltSource):
+        kinds = [_one_shot_kind(resource) for resource in data.selected_resources.values()]
+        return next((k for k in kinds if k), None)
+    if isinstance(data, DltResource):
+        # dlt has no public "can this be extracted again": a resource made from a generator
+        # object (not a function) keeps that object as its pipe's gen.
+        pipe = getattr(data, "_pipe", None)
+        while pipe is not None and pipe.has_parent:
+            pipe = pipe.parent
+        gen = getattr(pipe, "gen", None)
+        return "dlt resource made from a generator object" if isinstance(gen, Iterator) else None
     if isinstance(data, Iterator):
         return "plain generator" if hasattr(data, "gi_frame") else "one-shot iterator"
     if isinstance(data, (list, tuple)):

@@ -193,9 +193,9 @@ def runs(
 
         typer.echo(f"no runs {where}in journal {redacted(url)}{missing}", err=True)
         return
-    from ._cli_render import console, runs_table
+    from ._cli_render import console, emit, runs_table
 
-    console().print(runs_table(found))
+    emit(console(), runs_table(found))
     if more:
         typer.echo(f"(newest {limit} shown; --limit N for more, --limit 0 for all)", err=True)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
@@ -14,16 +15,29 @@ WRITE = {"journal_write": True}
 
 
 def default_url() -> str:
-    """``RUNJOURNAL_URL``, else an SQLite file in dlt's data directory, beside (never inside) ``pipelines/``.
-
-    Mirrors dlt's rule (``DLT_DATA_DIR`` or ``~/.dlt``) without importing dlt, so that
-    read-only commands start fast; a test keeps the two in step.
-    """
+    """``RUNJOURNAL_URL``, else an SQLite file in dlt's data directory, beside (never inside) ``pipelines/``."""
     url = os.environ.get("RUNJOURNAL_URL")
     if url:
         return url
-    data_dir = os.environ.get("DLT_DATA_DIR") or os.path.join(Path.home(), ".dlt")
-    return f"sqlite:///{os.path.join(data_dir, 'runjournal.sqlite')}"
+    return f"sqlite:///{os.path.join(dlt_data_dir(), 'runjournal.sqlite')}"
+
+
+def dlt_data_dir() -> str:
+    """dlt's data directory, by dlt's own rule (dlt/common/runtime/run_context.py), without importing dlt.
+
+    Read-only commands must start fast; a test keeps this in step with dlt.
+    """
+    if "DLT_DATA_DIR" in os.environ:
+        return os.environ["DLT_DATA_DIR"]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        return "/var/dlt"
+    home = os.path.expanduser("~")
+    if not home or not os.path.isdir(home) or not os.access(home, os.W_OK):
+        return os.path.join(tempfile.gettempdir(), "dlt")
+    dot = os.environ.get("DLT_CONFIG_FOLDER", ".dlt")
+    if "XDG_DATA_HOME" in os.environ and not os.path.isdir(os.path.join(home, dot)):
+        return os.path.join(os.environ["XDG_DATA_HOME"], "dlt")
+    return os.path.join(home, dot)
 
 
 def redacted(url: str | URL) -> str:
