@@ -1,17 +1,20 @@
-"""Many processes write one SQLite journal at once, starting from a file that does not exist yet.
+"""Many processes write one SQLite journal at once; many processes create one journal at once.
 
-The processes are real (``sys.executable`` running a small script), released together once all
-of them have imported everything, so that their migrations and their writes really overlap.
+The processes are real (``sys.executable`` running a small script, or multiprocessing with
+"spawn"), released together once all of them have imported everything, so that their
+migrations and their writes really overlap.
 """
 
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import sqlite3
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 from sqlalchemy import text
@@ -57,18 +60,19 @@ WRITER = textwrap.dedent(
     """
 )
 
-# Only opens the journal (racing the writers' migration) and reads from it.
+# Opens each journal it is given (creating those that do not exist yet) and reads from it.
 OPENER = textwrap.dedent(
     """
     import json, sys
     from journal import Journal
 
-    url = sys.argv[1]
     print("ready", flush=True)
     sys.stdin.readline()
-    with Journal.open(url) as jnl:
-        listed = jnl.list_runs(limit=None)
-    print(json.dumps({"listed": len(listed)}), flush=True)
+    listed = []
+    for url in sys.argv[1:]:
+        with Journal.open(url) as jnl:
+            listed.append(len(jnl.list_runs(limit=None)))
+    print(json.dumps({"listed": listed}), flush=True)
     """
 )
 
@@ -112,22 +116,28 @@ def run_together(scripts: list[list[str]], cwd: Path, timeout: float = 60) -> li
                 proc.wait()
 
 
-def test_four_writers_and_an_opener_share_a_brand_new_journal(tmp_path):
+def last_json(out: str):
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def test_four_writers_share_one_journal_while_another_is_created(tmp_path):
     db = tmp_path / "shared" / "journal.sqlite"
     url = f"sqlite:///{db}"
-    assert not db.exists()
+    Journal.open(url).close()
+    new_db = tmp_path / "other" / "new.sqlite"
     names = [f"writer_{i}" for i in range(WRITERS)]
 
     results = run_together(
-        [[WRITER, url, name, str(TRANSITIONS)] for name in names] + [[OPENER, url]],
+        [[WRITER, url, name, str(TRANSITIONS)] for name in names] + [[OPENER, f"sqlite:///{new_db}", url]],
         cwd=tmp_path,
     )
 
     for returncode, out, err in results:
         assert "database is locked" not in out + err
         assert returncode == 0, err
-    run_ids = {name: json.loads(out.strip().splitlines()[-1])["run_id"] for name, (_, out, _) in zip(names, results)}
-    assert json.loads(results[-1][1].strip().splitlines()[-1])["listed"] <= WRITERS
+    run_ids = {name: last_json(out)["run_id"] for name, (_, out, _) in zip(names, results)}
+    new_listed, shared_listed = last_json(results[-1][1])["listed"]
+    assert new_listed == 0 and 0 <= shared_listed <= WRITERS
 
     with Journal.open(url) as jnl:
         assert {r.pipeline_name for r in jnl.list_runs(limit=None)} == set(names)
@@ -155,30 +165,90 @@ def test_four_writers_and_an_opener_share_a_brand_new_journal(tmp_path):
                 migrations.head()
             ]
 
-    # and what a plain sqlite3 client sees once the journal is closed
-    plain = sqlite3.connect(db)
-    try:
-        assert plain.execute("PRAGMA integrity_check").fetchone() == ("ok",)
-        assert plain.execute("PRAGMA journal_mode").fetchone() == ("wal",)
-    finally:
-        plain.close()
+    # what a plain sqlite3 client sees once every journal is closed
+    for path in (db, new_db):
+        plain = sqlite3.connect(path)
+        try:
+            assert plain.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+            assert plain.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+            assert plain.execute("SELECT version_num FROM alembic_version").fetchall() == [(migrations.head(),)]
+        finally:
+            plain.close()
 
 
-def test_simultaneous_first_opens_migrate_once(tmp_path):
-    """Six processes open the same missing file at the same instant: one migrates, none fails."""
-    db = tmp_path / "race.sqlite"
+def test_four_writers_racing_on_a_missing_journal(tmp_path):
+    """The same four writers, but nobody created the file: they race to migrate it, then write."""
+    db = tmp_path / "fresh.sqlite"
     url = f"sqlite:///{db}"
-    results = run_together([[OPENER, url] for _ in range(6)], cwd=tmp_path)
+    names = [f"racer_{i}" for i in range(WRITERS)]
+    results = run_together([[WRITER, url, name, "50"] for name in names], cwd=tmp_path)
     for returncode, out, err in results:
         assert "database is locked" not in out + err
         assert returncode == 0, err
-        assert json.loads(out.strip().splitlines()[-1]) == {"listed": 0}
+    with Journal.open(url) as jnl:
+        for name, (_, out, _) in zip(names, results):
+            story = jnl.get_story(last_json(out)["run_id"])
+            assert story.run.pipeline_name == name
+            assert [t.seq for t in story.transitions] == list(range(1, 51))
 
-    plain = sqlite3.connect(db)
+
+# The migration race, many times over: every round, RACERS processes open the same missing file.
+RACERS = 4
+ROUNDS = 50
+
+
+def _race_opener(barrier, directory: str, failed, queue) -> None:
+    from journal import Journal
+
+    errors = []
+    for round_no in range(ROUNDS):
+        barrier.wait(timeout=60)
+        started = time.monotonic()
+        try:
+            with Journal.open(f"sqlite:///{directory}/round_{round_no}.sqlite") as jnl:
+                jnl.list_runs()
+        except Exception as exc:  # reported to the parent, which fails the test
+            errors.append(
+                f"round {round_no}: {type(exc).__name__} after {time.monotonic() - started:.3f}s: {exc}"
+            )
+            failed.value = 1
+        barrier.wait(timeout=60)
+        if failed.value:
+            break
+    queue.put((round_no + 1, errors))
+
+
+def test_simultaneous_first_opens_of_a_new_journal_never_fail(tmp_path):
+    """Creating a journal is safe when several processes do it at the same instant.
+
+    Each round RACERS processes (multiprocessing, "spawn") pass a barrier together and
+    ``Journal.open`` the same missing file; one migrates, the others wait and find it current.
+    The SQLite busy timeout is 60 s, so nothing may fail with "database is locked".
+    """
+    ctx = multiprocessing.get_context("spawn")
+    barrier, failed, queue = ctx.Barrier(RACERS), ctx.Value("i", 0), ctx.Queue()
+    procs = [ctx.Process(target=_race_opener, args=(barrier, str(tmp_path), failed, queue)) for _ in range(RACERS)]
+    for proc in procs:
+        proc.start()
     try:
-        assert plain.execute("SELECT version_num FROM alembic_version").fetchall() == [(migrations.head(),)]
-        tables = {row[0] for row in plain.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        assert {"runs", "attempts", "transitions", "traces", "alembic_version"} <= tables
-        assert plain.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        reports = [queue.get(timeout=120) for _ in procs]
     finally:
-        plain.close()
+        for proc in procs:
+            proc.join(timeout=30)
+            if proc.is_alive():
+                proc.kill()
+    assert all(proc.exitcode == 0 for proc in procs)
+    errors = [error for _, process_errors in reports for error in process_errors]
+    rounds = max(done for done, _ in reports)
+    assert errors == [], f"{len(errors)} of {RACERS} openers failed in round {rounds} of {ROUNDS}"
+    assert rounds == ROUNDS
+
+    for round_no in range(ROUNDS):
+        plain = sqlite3.connect(tmp_path / f"round_{round_no}.sqlite")
+        try:
+            assert plain.execute("SELECT version_num FROM alembic_version").fetchall() == [(migrations.head(),)]
+            tables = {row[0] for row in plain.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            assert {"runs", "attempts", "transitions", "traces", "alembic_version"} <= tables
+            assert plain.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        finally:
+            plain.close()
