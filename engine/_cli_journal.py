@@ -26,7 +26,7 @@ PG_CONNECT_TIMEOUT_S = "10"
 
 
 class ConfigError(Exception):
-    """The journal URL cannot be used as given (malformed, unknown dialect, driver missing): exit 2."""
+    """The journal URL cannot be used as given (malformed, unknown dialect): exit 2."""
 
 
 def resolve_url(option: Optional[str]) -> str:
@@ -71,7 +71,7 @@ def open_for_reading(url: str) -> Optional[Journal]:
     except ArgumentError as exc:
         raise ConfigError(f"cannot open journal {redacted(parsed)}: {exc}") from None
     except ImportError as exc:
-        raise ConfigError(f"cannot open journal {redacted(parsed)}: driver missing ({exc})") from None
+        raise _driver_missing(parsed, exc) from None
 
 
 @dataclass(frozen=True)
@@ -117,12 +117,16 @@ def upgrade(url: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     shown = redacted(parsed)
     engine = _engine(parsed)
     try:
-        before = _migrate.check(engine)  # raises JournalSchemaError if a newer runjournal wrote it
-        if not _migrate.is_current(before):
-            _migrate.upgrade(engine)
-        after = _migrate.check(engine)
-    except (OperationalError, DBAPIError) as exc:
-        raise JournalUnavailable(f"journal {shown} could not be upgraded: {exc.orig}") from None
+        try:
+            before = _migrate.check(engine)  # raises JournalSchemaError if a newer runjournal wrote it
+        except (OperationalError, DBAPIError) as exc:
+            raise JournalUnavailable(f"journal {shown} is unreachable: {exc.orig}") from None
+        try:
+            if not _migrate.is_current(before):
+                _migrate.upgrade(engine)
+            after = _migrate.check(engine)
+        except (OperationalError, DBAPIError) as exc:
+            raise JournalUnavailable(f"journal {shown} could not be upgraded: {exc.orig}") from None
     finally:
         engine.dispose()
     return before, after
@@ -134,7 +138,16 @@ def _engine(parsed: URL):
     except ArgumentError as exc:
         raise ConfigError(f"cannot open journal {redacted(parsed)}: {exc}") from None
     except ImportError as exc:
-        raise ConfigError(f"cannot open journal {redacted(parsed)}: driver missing ({exc})") from None
+        raise _driver_missing(parsed, exc) from None
+
+
+def _driver_missing(parsed: URL, exc: ImportError) -> JournalUnavailable:
+    """The URL is well formed but this installation cannot reach that database: exit 3, like a dead server."""
+    return JournalUnavailable(
+        f"journal {redacted(parsed)} is unreachable from this installation: its database driver is missing "
+        f"({exc}); install runjournal[postgres] or name an installed driver in the URL "
+        "(e.g. postgresql+psycopg2://)"
+    )
 
 
 __all__ = [

@@ -10,7 +10,6 @@ import os
 import time
 from typing import Any, Optional, Sequence
 
-from rich import box
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -56,8 +55,7 @@ def _status(status: str) -> Text:
 
 def _table(*columns: str, title: Optional[str] = None) -> Table:
     table = Table(
-        box=box.SIMPLE_HEAD,
-        show_edge=False,
+        box=None,
         pad_edge=False,
         header_style="bold",
         title=title,
@@ -70,9 +68,11 @@ def _table(*columns: str, title: Optional[str] = None) -> Table:
 
 
 def runs_table(runs: Sequence[Any]) -> Table:
-    table = _table("id", "pipeline", "status", "state", "attempts", "started", "duration", "error")
+    table = _table("id", "pipeline", "status", "state", "att", "started", "duration", "error")
     table.columns[4].justify = "right"
     table.columns[6].justify = "right"
+    # The error column gives way when the terminal is narrow; its cells stay one line, cut with "…".
+    table.columns[7].no_wrap = False
     for run in runs:
         table.add_row(
             Text(run.id[:12], style="yellow"),
@@ -82,7 +82,12 @@ def runs_table(runs: Sequence[Any]) -> Table:
             Text(str(run.attempt)),
             Text(local_minute(run.started_at)),
             Text(human_duration(run.duration)),
-            Text(error_summary(run.error_type, run.error_message, ERROR_WIDTH), style="red"),
+            Text(
+                error_summary(run.error_type, run.error_message, ERROR_WIDTH),
+                style="red",
+                no_wrap=True,
+                overflow="ellipsis",
+            ),
         )
     return table
 

@@ -11,7 +11,7 @@ def host() -> str:
     return socket.gethostname()
 
 
-def started_at(pid: int) -> Optional[float]:
+def started_at_of(pid: int) -> Optional[float]:
     """Epoch seconds at which process ``pid`` started, from /proc; None where there is no /proc."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as stat:
@@ -22,3 +22,23 @@ def started_at(pid: int) -> Optional[float]:
     except (OSError, StopIteration, IndexError, ValueError):
         return None
     return boot + int(fields[19]) / os.sysconf("SC_CLK_TCK")
+
+
+def is_alive(pid: int, started_at: Optional[float], tolerance: float = 2.0) -> bool:
+    """Whether ``pid`` is still the process that started at ``started_at`` (a zombie is not alive)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # it exists, owned by someone else
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            if stat.read().rsplit(b")", 1)[1].split()[0] == b"Z":
+                return False
+    except (OSError, IndexError):
+        pass
+    if started_at is None:
+        return True
+    now_started = started_at_of(pid)
+    return now_started is None or abs(now_started - started_at) <= tolerance

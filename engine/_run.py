@@ -173,7 +173,7 @@ class JournaledRun(MachineModel):
                 dataset_name=pipeline.dataset_name,
                 host=_process.host(),
                 pid=os.getpid(),
-                process_started_at=_process.started_at(os.getpid()),
+                process_started_at=_process.started_at_of(os.getpid()),
                 config=self.config,
             )
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import logging
 import threading
 from typing import Any, Optional, Sequence, Union
 
@@ -12,12 +13,14 @@ from tenacity import Retrying
 
 from journal import Journal
 
-from . import _traces
+from . import _crashes, _traces
 from ._callbacks import Callbacks
 from ._heartbeat import heartbeat_interval
 from ._retry import PIPELINE_STEPS, describe_policy, single_attempt
 from ._run import JournaledRun, RunOptions
 from ._secrets import scrubber_for
+
+log = logging.getLogger("dlt.runjournal")
 
 # pipeline.run() keywords that choose where data goes; applied to the pipeline before the steps.
 _DESTINATION_KWARGS = ("destination", "staging", "credentials", "dataset_name")
@@ -120,6 +123,11 @@ class Runner:
             retry_pipeline_steps=self.retry_pipeline_steps,
             heartbeat_interval=heartbeat_interval(),
         )
+        for crashed in _crashes.detect(self.journal, pipeline=pipeline.pipeline_name):
+            log.warning(
+                "run %s of pipeline %s crashed in state %s (process %s@%s gone); journaled as crashed",
+                crashed.id, crashed.pipeline_name, crashed.state, crashed.pid, crashed.host,
+            )
         shipper = None
         if self.store_trace_info:
             shipper = _traces.TraceShipper(self.journal, pipeline.pipeline_name, self._get_trace_pipeline, scrubber)
@@ -129,7 +137,8 @@ class Runner:
             options=options,
             shipper=shipper,
             scrubber=scrubber,
-            config=self._config(call, run_kwargs.get("extract_kwargs") or {}),
+            config={**self._config(call, run_kwargs.get("extract_kwargs") or {}),
+                    "heartbeat_interval": options.heartbeat_interval},
             **run_kwargs,
         )
         callbacks("on_before", pipeline)

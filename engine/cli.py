@@ -19,10 +19,11 @@ Exit codes::
 
     0  success
     1  the run failed (reserved for `runjournal run`)
-    2  usage or configuration error: bad option, malformed journal URL, missing driver,
+    2  usage or configuration error: bad option, malformed journal URL or unknown dialect,
        unknown or ambiguous run id ("no run with id ...")
-    3  journal unreachable or incompatible (newer than this runjournal, or behind it:
-       `runjournal db upgrade`); one line on stderr, no traceback
+    3  journal unreachable (server down, database driver not installed) or incompatible
+       (newer than this runjournal, or behind it: `runjournal db upgrade`);
+       one line on stderr, no traceback
 
 Output goes to stdout, errors to stderr. Tables show local time; JSON shows UTC.
 
@@ -62,7 +63,8 @@ from engine import __version__
 EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE, EXIT_JOURNAL = 0, 1, 2, 3
 
 EPILOG = (
-    "Journal: --journal URL, else $RUNJOURNAL_URL, else $DLT_DATA_DIR (or ~/.dlt)/runjournal.sqlite.\n\n"
+    "Journal: --journal URL, else $RUNJOURNAL_URL, else runjournal.sqlite in dlt's data directory "
+    "(`runjournal db path` prints it).\n\n"
     "Exit codes: 0 success · 1 the run failed (reserved for `run`) · "
     "2 usage or configuration error, unknown run id · "
     "3 journal unreachable or incompatible (see `runjournal db check`)."

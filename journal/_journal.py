@@ -110,6 +110,11 @@ class Journal:
         with self._write() as conn:
             _store.beat(conn, run_id, time.time() if at is None else at)
 
+    def mark_crashed(self, run_id: str, *, expected_state: str, details: dict, at: Optional[float] = None) -> bool:
+        """Journal ``expected_state -> crashed`` for a run still running there; False if it has moved on."""
+        with self._write() as conn:
+            return _store.mark_crashed(conn, run_id, expected_state, time.time() if at is None else at, details)
+
     def add_trace(self, run_id: str, attempt: int, pipeline_name: str, payload: str) -> int:
         with self._write() as conn:
             return _store.insert_trace(conn, run_id, attempt, pipeline_name, payload, time.time())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Iterable, Optional
 
-from sqlalchemy import Connection, insert, update
+from sqlalchemy import Connection, func, insert, select, update
 
 from ._records import AttemptEnd, AttemptStart, NewRun, RunChange, Transition
 from ._schema import attempts, runs, traces, transitions
@@ -110,3 +110,28 @@ def update_traces(conn: Connection, trace_ids: Iterable[int], **values) -> None:
     ids = list(trace_ids)
     if ids:
         conn.execute(update(traces).where(traces.c.id.in_(ids)).values(**values))
+
+
+def mark_crashed(conn: Connection, run_id: str, expected_state: str, at: float, details: dict) -> bool:
+    """Compare-and-set: only a run still running in ``expected_state`` becomes crashed."""
+    moved = conn.execute(
+        update(runs)
+        .where(runs.c.id == run_id, runs.c.status == "running", runs.c.state == expected_state)
+        .values(status="crashed", state="crashed", finished_at=at)
+    )
+    if moved.rowcount != 1:
+        return False
+    attempt = conn.execute(select(runs.c.attempt).where(runs.c.id == run_id)).scalar_one()
+    seq = conn.execute(select(func.coalesce(func.max(transitions.c.seq), 0)).where(transitions.c.run_id == run_id)).scalar_one()
+    conn.execute(
+        insert(transitions).values(
+            run_id=run_id, seq=seq + 1, attempt=attempt, source=expected_state, dest="crashed",
+            trigger="crash", at=at, details=details,
+        )
+    )
+    conn.execute(
+        update(attempts)
+        .where(attempts.c.run_id == run_id, attempts.c.outcome == "running")
+        .values(outcome="crashed", finished_at=at)
+    )
+    return True

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 
 import migrations
+from journal import default_url
 
 from ._cli_support import assert_no_traceback, cli, cli_json, create_empty
 
@@ -23,7 +24,7 @@ def test_path_prints_the_url_password_hidden(journal_url):
 def test_path_defaults_to_dlt_data_dir(isolated_env):
     result = cli("db", "path", RUNJOURNAL_URL="")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == f"sqlite:///{isolated_env / 'dlt' / 'runjournal.sqlite'}"
+    assert result.stdout.strip() == default_url() == f"sqlite:///{isolated_env / 'dlt' / 'runjournal.sqlite'}"
     override = cli("--journal", "sqlite:///x.sqlite", "db", "path")
     assert override.stdout.strip() == "sqlite:///x.sqlite"
 

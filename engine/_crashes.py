@@ -1,0 +1,45 @@
+"""Crash detection: a run the journal says is running, whose process is gone.
+
+On the run's own host the pid decides (with the process start time, so a reused pid is not
+taken for the run); from another host, a heartbeat older than a few intervals does. Imports
+no dlt, so `runjournal runs` can use it.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any, Optional
+
+from journal import Journal, Run
+
+from . import _process
+from ._heartbeat import DEFAULT_INTERVAL
+
+#: A heartbeat this many intervals old means the run's process is gone.
+STALE_BEATS = float(os.environ.get("RUNJOURNAL_STALE_BEATS", 3))
+
+
+def evidence(run: Run, now: float, this_host: str) -> Optional[dict[str, Any]]:
+    """Why ``run`` is crashed, or None while it may be alive."""
+    heartbeat_age = round(now - (run.heartbeat_at or run.started_at), 3)
+    if run.host == this_host:
+        if _process.is_alive(run.pid, run.process_started_at):
+            return None
+        return {"reason": "process gone", "host": run.host, "pid": run.pid, "heartbeat_age_s": heartbeat_age}
+    interval = float(run.config.get("heartbeat_interval", DEFAULT_INTERVAL))
+    if heartbeat_age <= STALE_BEATS * interval:
+        return None
+    return {"reason": "heartbeat stale", "host": run.host, "pid": run.pid, "heartbeat_age_s": heartbeat_age,
+            "heartbeat_interval_s": interval}
+
+
+def detect(journal: Journal, *, pipeline: Optional[str] = None) -> list[Run]:
+    """Mark every crashed run (of ``pipeline``, or all) as crashed, journaled with the evidence."""
+    now, this_host = time.time(), _process.host()
+    crashed = []
+    for run in journal.list_runs(pipeline=pipeline, status="running", limit=None):
+        found = evidence(run, now, this_host)
+        if found and journal.mark_crashed(run.id, expected_state=run.state, details=found):
+            crashed.append(run)
+    return crashed
