@@ -48,7 +48,19 @@ def build_engine(url: str | URL) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(parsed)
+    if parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername=_installed_postgres_driver())
     return create_engine(parsed, pool_pre_ping=True, pool_size=2, max_overflow=4)
+
+
+def _installed_postgres_driver() -> str:
+    """A plain ``postgresql://`` URL works with whichever driver is installed (dlt brings psycopg2)."""
+    import importlib.util
+
+    for module, drivername in (("psycopg", "postgresql+psycopg"), ("psycopg2", "postgresql+psycopg2")):
+        if importlib.util.find_spec(module) is not None:
+            return drivername
+    return "postgresql"
 
 
 def _sqlite_engine(url: URL) -> Engine:

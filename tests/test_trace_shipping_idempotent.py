@@ -31,7 +31,7 @@ def jnl(journal_url):
 
 @pytest.fixture
 def trace_file(tmp_path) -> str:
-    return str(tmp_path / "traces.duckdb")
+    return str(tmp_path / "trace_destination.duckdb")
 
 
 def trace_pipeline(trace_file: str):
