@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import tempfile
+import time
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
@@ -73,9 +75,9 @@ def _sqlite_engine(url: URL) -> Engine:
         # Let SQLAlchemy's "begin" event emit BEGIN itself, so writes can take the lock up front.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        _ensure_wal(cursor)
+        cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
@@ -89,3 +91,18 @@ def _sqlite_engine(url: URL) -> Engine:
             conn.exec_driver_sql("BEGIN")
 
     return engine
+
+
+def _ensure_wal(cursor) -> None:
+    """Switch a new file to WAL (persistent in the file); the switch ignores busy_timeout, so wait here."""
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            if cursor.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
+                return
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)

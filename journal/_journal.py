@@ -8,11 +8,11 @@ from contextlib import contextmanager
 from typing import Iterator, Optional, Sequence, Union
 
 from sqlalchemy import Connection, Engine
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from . import _migrate, _queries, _store
 from ._dialects import WRITE, build_engine, default_url, redacted
-from ._errors import JournalUnavailable
+from ._errors import JournalError, JournalUnavailable
 from ._records import AttemptEnd, AttemptStart, NewRun, Run, RunChange, RunStory, TraceRecord, Transition
 
 
@@ -73,6 +73,8 @@ class Journal:
         try:
             with self.engine.connect().execution_options(**WRITE) as conn, conn.begin():
                 yield conn
+        except IntegrityError as exc:
+            raise JournalError(f"journal {self.url} refused the write (nothing was written): {exc.orig}") from exc
         except (OperationalError, DBAPIError) as exc:
             raise JournalUnavailable(f"journal {self.url} could not be written: {exc.orig}") from exc
 

@@ -42,6 +42,7 @@ def list_runs(
 
 def resolve_run_id(conn: Connection, id_or_prefix: str) -> str:
     """A full run id, from the id itself or from a unique prefix of it (as git does)."""
+    id_or_prefix = id_or_prefix.lower()  # ids are lowercase hex; SQLite's LIKE ignores case, PostgreSQL's does not
     exact = conn.execute(select(runs.c.id).where(runs.c.id == id_or_prefix)).scalar()
     if exact is not None:
         return exact

@@ -8,6 +8,7 @@ start times (far from ``time.time()``) and filters by them.
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import random
 import uuid
 
@@ -27,21 +28,11 @@ from journal import (
 )
 
 
-def psycopg2_url(url: str) -> str:
-    """``url`` with the psycopg2 driver spelled out.
-
-    The bare ``postgresql://`` form currently fails with SQLAlchemy 2.1 (see
-    test_journal_opens_plain_postgresql_url below); naming the installed driver lets the
-    rest of the PostgreSQL behaviour be tested independently of that bug.
-    """
-    return make_url(url).set(drivername="postgresql+psycopg2").render_as_string(hide_password=False)
-
-
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def url(request, journal_url) -> str:
     if request.param == "sqlite":
         return journal_url
-    return psycopg2_url(request.getfixturevalue("pg_journal_url"))
+    return request.getfixturevalue("pg_journal_url")
 
 
 @pytest.fixture
@@ -434,20 +425,37 @@ def test_runs_started_in_the_same_millisecond_list_in_id_order(jnl, base):
     assert [r.id for r in jnl.list_runs(pipeline=pipeline)] == sorted(ids, reverse=True)
 
 
-def test_journal_url_hides_the_password(jnl, url):
-    assert jnl.url == make_url(url).render_as_string(hide_password=True)
+def test_journal_url_hides_the_password(url):
+    given = make_url(url)
+    if given.get_backend_name() == "postgresql":
+        given = given.set(password="S3cretPw")  # the local server trusts, so any password connects
+    with Journal.open(given.render_as_string(hide_password=False)) as jnl:
+        shown = make_url(jnl.url)
+        assert "S3cretPw" not in jnl.url
+        assert (shown.get_backend_name(), shown.host, shown.port, shown.database, shown.username) == (
+            given.get_backend_name(),
+            given.host,
+            given.port,
+            given.database,
+            given.username,
+        )
+        if given.password:
+            assert shown.password == "***"
 
 
 # PostgreSQL through the URL everyone writes
 
 
 @pytest.mark.postgres
-def test_journal_opens_plain_postgresql_url(pg_journal_url, base):
-    """``postgresql://`` (the form in the docs and in conftest) must work with the installed driver.
+@pytest.mark.parametrize("drivername", ["postgresql", "postgresql+psycopg2"])
+def test_journal_opens_postgresql_url_with_the_installed_driver(drivername, pg_journal_url, base):
+    """A bare ``postgresql://`` (the form in the docs and in conftest) works with the installed driver.
 
-    SQLAlchemy 2.1 maps a bare ``postgresql://`` to the psycopg (v3) driver, which runjournal
-    does not install (its extras install psycopg2-binary).
+    SQLAlchemy 2.1 alone maps it to psycopg (v3), which runjournal does not install; an explicit
+    driver keeps working too.
     """
-    with Journal.open(pg_journal_url) as jnl:
+    url = make_url(pg_journal_url).set(drivername=drivername).render_as_string(hide_password=False)
+    with Journal.open(url) as jnl:
         run_id = jnl.start_run(new_run(unique("plain_url")), at=base)
         assert jnl.get_run(run_id).id == run_id
+        assert importlib.util.find_spec(jnl.engine.dialect.driver) is not None

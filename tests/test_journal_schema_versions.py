@@ -16,7 +16,6 @@ from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
-from sqlalchemy.engine import make_url
 
 import journal
 import migrations
@@ -24,11 +23,6 @@ from journal import Journal, JournalSchemaError, JournalUnavailable, NewRun
 from journal._schema import metadata
 
 VERSIONS = Path(migrations.VERSIONS_DIR)
-
-
-def psycopg2_url(url: str) -> str:
-    """See test_journal_round_trip.psycopg2_url: the bare ``postgresql://`` form is broken on SQLAlchemy 2.1."""
-    return make_url(url).set(drivername="postgresql+psycopg2").render_as_string(hide_password=False)
 
 
 def checkpointed_sha256(path: Path) -> str:
@@ -142,7 +136,7 @@ def test_migrations_match_the_schema_on_sqlite(tmp_path):
 
 @pytest.mark.postgres
 def test_migrations_match_the_schema_on_postgresql(pg_journal_url):
-    with Journal.open(psycopg2_url(pg_journal_url)) as jnl, jnl.engine.connect() as conn:
+    with Journal.open(pg_journal_url) as jnl, jnl.engine.connect() as conn:
         assert_migrated_schema_matches_metadata(conn)
         indexdef = conn.execute(
             text("SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_traces_unshipped'")
