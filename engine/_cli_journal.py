@@ -17,7 +17,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 
 import migrations
-from journal import Journal, JournalSchemaError, JournalUnavailable, default_url, redacted
+from journal import Journal, JournalUnavailable, default_url, redacted
 from journal import _migrate
 from journal._dialects import build_engine
 
@@ -152,7 +152,6 @@ def _driver_missing(parsed: URL, exc: ImportError) -> JournalUnavailable:
 
 __all__ = [
     "ConfigError",
-    "JournalSchemaError",
     "SchemaStatus",
     "open_for_reading",
     "resolve_url",

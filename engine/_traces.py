@@ -25,6 +25,25 @@ log = logging.getLogger("dlt.runjournal")
 JSON_COLUMNS = ("steps", "execution_context", "resolved_config_values")
 
 
+#: ship_load_id of traces whose shipment started but whose package id is not known yet.
+IN_FLIGHT = "in-flight"
+
+
+class TraceShipError(Exception):
+    """The trace destination refused the traces."""
+
+
+def _raise_on_failed_jobs(info) -> None:
+    if info is not None and info.has_failed_jobs:
+        failed = [job for package in info.load_packages for job in package.jobs.get("failed_jobs", [])]
+        first = failed[0].failed_message.splitlines()[0] if failed and failed[0].failed_message else ""
+        raise TraceShipError(f"the trace destination failed {len(failed)} job(s): {first}")
+
+
+def _failed_jobs(pipeline, load_id: str) -> bool:
+    return bool(pipeline.get_load_package_info(load_id).jobs.get("failed_jobs"))
+
+
 def span_ids(pipeline) -> frozenset[str]:
     """The steps already in the pipeline's trace; an attempt's trace is what comes after them."""
     trace = pipeline.last_trace
@@ -48,7 +67,8 @@ def attempt_payload(
     else:
         payload = {"transaction_id": None, "pipeline_name": pipeline.pipeline_name, "steps": []}
     payload.update(facts)
-    return scrubber(json.dumps(payload))
+    # Scrub the decoded values, not the JSON text: escaping hides a secret with quotes or backslashes.
+    return json.dumps(scrubber.scrub_data(json.loads(json.dumps(payload))))
 
 
 def _step_asdict(step) -> dict:
@@ -95,31 +115,38 @@ class TraceShipper:
 
     def _ship(self, pending: list[TraceRecord]) -> int:
         pipeline = self._trace_pipeline()
-        shipped = 0
-        batches: dict[str, list[TraceRecord]] = {}
-        for trace in pending:
-            if trace.ship_load_id:
-                batches.setdefault(trace.ship_load_id, []).append(trace)
-        if batches and pipeline.has_pending_data:
-            # A crash interrupted an earlier shipment: finish its package instead of extracting it again.
-            pipeline.normalize()
-            pipeline.load()
+        self._settle_interrupted_shipment(pipeline, pending)
+        pending = self._journal.unshipped_traces(self._pipeline_name)
         completed = set(pipeline.list_completed_load_packages())
-        unbatched = [t for t in pending if not t.ship_load_id]
-        for load_id, traces in batches.items():
-            if load_id in completed:
-                self._journal.mark_shipped([t.id for t in traces])
-                shipped += len(traces)
-            else:
-                unbatched.extend(traces)  # its package is gone from the working dir: ship again
-        if unbatched:
-            info = pipeline.extract(self._rows(unbatched), table_name=self.table_name)
-            self._journal.assign_ship_load_id([t.id for t in unbatched], info.loads_ids[-1])
+        delivered = [t for t in pending if t.ship_load_id in completed and not _failed_jobs(pipeline, t.ship_load_id)]
+        self._journal.mark_shipped([t.id for t in delivered])
+        to_ship = [t for t in pending if t not in delivered]
+        if to_ship:
+            # Write-ahead: the journal says a shipment is under way before the package exists.
+            self._journal.assign_ship_load_id([t.id for t in to_ship], IN_FLIGHT)
+            info = pipeline.extract(self._rows(to_ship), table_name=self.table_name)
+            self._journal.assign_ship_load_id([t.id for t in to_ship], info.loads_ids[-1])
             pipeline.normalize()
-            pipeline.load()
-            self._journal.mark_shipped([t.id for t in unbatched], time.time())
-            shipped += len(unbatched)
-        return shipped
+            _raise_on_failed_jobs(pipeline.load())
+            self._journal.mark_shipped([t.id for t in to_ship])
+        return len(delivered) + len(to_ship)
+
+    def _settle_interrupted_shipment(self, pipeline, pending: list[TraceRecord]) -> None:
+        """Finish what a crash left of an earlier shipment, so that nothing is extracted twice.
+
+        A trace marked in flight whose package was committed before the crash gets that
+        package's load id (there is at most one shipment in flight per pipeline).
+        """
+        waiting = sorted(set(pipeline.list_extracted_load_packages()) | set(pipeline.list_normalized_load_packages()))
+        if not waiting:
+            return
+        known = {t.ship_load_id for t in pending}
+        orphans = [load_id for load_id in waiting if load_id not in known]
+        in_flight = [t.id for t in pending if t.ship_load_id == IN_FLIGHT]
+        if in_flight and orphans:
+            self._journal.assign_ship_load_id(in_flight, orphans[-1])
+        pipeline.normalize()
+        _raise_on_failed_jobs(pipeline.load())
 
     def _rows(self, traces: list[TraceRecord]):
         rows = []

@@ -146,13 +146,16 @@ def _emit_json(document: object) -> None:
     sys.stdout.write(dumps(document) + "\n")
 
 
-@app.command()
+@app.command(epilog=EPILOG)
 def runs(
-    pipeline: Optional[str] = typer.Option(None, "--pipeline", "-p", help="Only runs of this pipeline."),
+    pipeline: Optional[str] = typer.Option(
+        None, "--pipeline", "-p", metavar="NAME", help="Only runs of this pipeline."
+    ),
     status: Optional[List[str]] = typer.Option(
         None,
         "--status",
         "-s",
+        metavar="STATUS",
         callback=_statuses,
         help="Only runs with this status (repeatable, or comma-separated): "
         "running, done, failed, interrupted, crashed, recovered.",
@@ -165,19 +168,19 @@ def runs(
         help="Only runs started since WHEN: an ISO date or datetime (local unless it has an offset), "
         "or an age such as 30m, 2h, 7d.",
     ),
-    limit: int = typer.Option(20, "--limit", "-n", min=0, help="At most N runs; 0 for all."),
+    limit: int = typer.Option(20, "--limit", "-n", min=0, metavar="N", help="At most N runs; 0 for all."),
     as_json: bool = typer.Option(False, "--json", help='Print {"runs": [...]} as JSON, times in UTC.'),
 ) -> None:
     """List runs, newest first."""
     from ._cli_journal import open_for_reading
 
     url = _url()
-    journal = open_for_reading(url)
-    if journal is None:
+    jnl = open_for_reading(url)
+    if jnl is None:
         found, more = [], False
     else:
-        with journal:
-            fetched = journal.list_runs(
+        with jnl:
+            fetched = jnl.list_runs(
                 pipeline=pipeline, status=status, since=since, limit=(limit + 1) if limit else None
             )
         more = bool(limit) and len(fetched) > limit
@@ -190,7 +193,7 @@ def runs(
     if not found:
         filtered = any(v is not None for v in (pipeline, status, since))
         where = "matching these filters " if filtered else ""
-        missing = " (it does not exist yet)" if journal is None else ""
+        missing = " (it does not exist yet)" if jnl is None else ""
         from journal import redacted
 
         typer.echo(f"no runs {where}in journal {redacted(url)}{missing}", err=True)
@@ -202,22 +205,22 @@ def runs(
         typer.echo(f"(newest {limit} shown; --limit N for more, --limit 0 for all)", err=True)
 
 
-@app.command()
+@app.command(epilog=EPILOG)
 def show(
     run_id: str = typer.Argument(..., metavar="RUN_ID", help="A run id, or a unique prefix of one."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
-    payload: bool = typer.Option(False, "--payload", help="Include each stored trace's payload."),
+    as_json: bool = typer.Option(False, "--json", help="Print the story as JSON, times in UTC."),
+    payload: bool = typer.Option(False, "--payload", help="Include each stored trace (JSON) in the output."),
 ) -> None:
     """Tell one run's story: its header, every transition, its attempts and traces."""
     from journal import RunNotFound
 
     from ._cli_journal import open_for_reading
 
-    journal = open_for_reading(_url())
-    if journal is None:
+    jnl = open_for_reading(_url())
+    if jnl is None:
         raise RunNotFound(f"no run with id {run_id!r} in the journal (it does not exist yet)")
-    with journal:
-        story = journal.get_story(run_id)
+    with jnl:
+        story = jnl.get_story(run_id)
     if as_json:
         from ._cli_format import story_json
 

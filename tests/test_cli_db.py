@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import sqlite3
+import uuid
+
+import pytest
+from sqlalchemy.engine import make_url
 
 import migrations
 from journal import default_url
 
-from ._cli_support import assert_no_traceback, cli, cli_json, create_empty
+from ._cli_support import Filler, assert_no_traceback, cli, cli_json, create_empty
 
 HEAD = migrations.head()
 
@@ -80,3 +84,18 @@ def test_check_and_upgrade_refuse_a_newer_journal(journal_url, tmp_path):
     assert_no_traceback(upgrade)
     with sqlite3.connect(tmp_path / "journal.sqlite") as conn:
         assert sorted(r[0] for r in conn.execute("SELECT version_num FROM alembic_version")) == [HEAD, "9999"]
+
+
+@pytest.mark.postgres
+def test_postgres_journal(pg_journal_url):
+    # The driver is named: the bare postgresql:// form needs psycopg 3 under SQLAlchemy 2.1 (journal issue).
+    url = make_url(pg_journal_url).set(drivername="postgresql+psycopg2").render_as_string(hide_password=False)
+    pipeline = f"cli_pg_{uuid.uuid4().hex[:8]}"
+    filler = Filler(url)
+    run_id = filler.failed(pipeline)
+    filler.close()
+    check = cli("db", "check", url=url)
+    assert check.returncode == 0 and "schema:   current" in check.stdout, check.stderr
+    assert [r["id"] for r in cli_json("runs", "--pipeline", pipeline, url=url)["runs"]] == [run_id]
+    story = cli_json("show", run_id[:16], url=url)
+    assert story["run"]["pipeline"] == pipeline and len(story["transitions"]) == 9

@@ -44,7 +44,7 @@ def newer_journal(journal_url, tmp_path):
     return run_id
 
 
-@pytest.mark.parametrize("args", [("runs",), ("runs", "--json"), ("show", "RUN"), ("show", "RUN", "--json")])
+@pytest.mark.parametrize("args", [("runs",), ("show", "RUN", "--json")])
 def test_newer_schema_exits_3_with_one_line(journal_url, newer_journal, args):
     args = tuple(newer_journal if a == "RUN" else a for a in args)
     result = cli(*args, url=journal_url)
@@ -55,11 +55,23 @@ def test_newer_schema_exits_3_with_one_line(journal_url, newer_journal, args):
     assert_no_traceback(result)
 
 
+# The bare postgresql:// form currently fails before connecting (SQLAlchemy 2.1 maps it to psycopg 3,
+# which is not installed): also exit 3. Naming psycopg2 reaches the (refused) connection itself.
+PSYCOPG2 = UNREACHABLE.replace("postgresql:", "postgresql+psycopg2:")
+
+
 @pytest.mark.parametrize(
-    "args", [("runs",), ("runs", "--json"), ("show", "abc"), ("db", "check"), ("db", "upgrade")]
+    "url, args",
+    [
+        (UNREACHABLE, ("runs",)),
+        (UNREACHABLE, ("show", "abc")),
+        (UNREACHABLE, ("db", "check")),
+        (UNREACHABLE, ("db", "upgrade")),
+        (PSYCOPG2, ("runs", "--json")),
+        (PSYCOPG2, ("db", "upgrade")),
+    ],
 )
-@pytest.mark.parametrize("url", [UNREACHABLE, UNREACHABLE.replace("postgresql:", "postgresql+psycopg2:")])
-def test_unreachable_journal_exits_3_without_traceback_or_password(args, url):
+def test_unreachable_journal_exits_3_without_traceback_or_password(url, args):
     result = cli(*args, url=url)
     assert result.returncode == 3, result.stderr
     assert result.stderr.startswith("runjournal: journal postgresql")

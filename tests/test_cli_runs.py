@@ -74,18 +74,16 @@ def test_filters(journal_url, filled):
         return [run["id"] for run in cli_json("runs", *args, url=journal_url)["runs"]]
 
     assert ids("--pipeline", "orders") == [filled["orders_failed"], filled["orders_done"]]
-    assert ids("--status", "done") == [filled["customers_done"], filled["orders_done"]]
     assert ids("--status", "failed", "--status", "running") == [filled["customers_running"], filled["orders_failed"]]
-    assert ids("-s", "failed,running") == [filled["customers_running"], filled["orders_failed"]]
-    assert ids("--pipeline", "customers", "--status", "done") == [filled["customers_done"]]
+    assert ids("-s", "failed,running", "-s", "done", "-p", "customers") == [
+        filled["customers_running"], filled["customers_done"],
+    ]
     assert ids("--since", "30m") == [filled["customers_running"]]
-    assert ids("--since", "150m") == [filled["customers_running"], filled["customers_done"]]
-    assert len(ids("--since", "1d")) == 4
+    assert ids("--since", "150m", "--status", "done") == [filled["customers_done"]]
     since = datetime.fromtimestamp(time.time() - 3.5 * 3600).isoformat(timespec="minutes")
     assert ids("--since", since) == [filled["customers_running"], filled["customers_done"], filled["orders_failed"]]
     assert ids("--since", "2999-01-01") == []
     assert ids("--limit", "2") == [filled["customers_running"], filled["customers_done"]]
-    assert len(ids("--limit", "0")) == 4
 
 
 def test_limit_says_there_is_more(journal_url, filled):
@@ -93,7 +91,9 @@ def test_limit_says_there_is_more(journal_url, filled):
     assert result.returncode == 0
     assert len(result.stdout.splitlines()) == 2
     assert "--limit" in result.stderr
-    assert "--limit" not in cli("runs", "-n", "4", url=journal_url).stderr
+    everything = cli("runs", "-n", "0", url=journal_url)
+    assert len(everything.stdout.splitlines()) == 5
+    assert "--limit" not in everything.stderr
 
 
 def test_filtered_to_nothing(journal_url, filled):
@@ -123,7 +123,7 @@ def test_json_shape(journal_url, filled):
     assert running["status"] == "running" and running["finished_at"] is None and running["error_type"] is None
 
 
-@pytest.mark.parametrize("value", ["yesterday", "7x", "-2h", "2024-13-01"])
+@pytest.mark.parametrize("value", ["yesterday", "-2h", "2024-13-01"])
 def test_bad_since_is_a_usage_error(journal_url, value):
     create_empty(journal_url)
     result = cli("runs", "--since", value, url=journal_url)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import resource
 import subprocess
 import sys
 import time
@@ -43,20 +45,47 @@ def test_runs_command_does_not_load_dlt(journal_url):
     assert not [m for m in modules if m == "dlt" or m.startswith("dlt.") or m == "engine._runner"]
 
 
-def wall(*args: str, url: str) -> float:
+class Timing:
+    def __init__(self, wall: float, cpu: float):
+        self.wall, self.cpu = wall, cpu
+
+    def __str__(self) -> str:
+        return f"{self.wall:.3f}s wall ({self.cpu:.3f}s cpu)"
+
+
+def timed(*args: str, url: str) -> Timing:
+    """Wall time of one `runjournal` process, and the CPU time it used (immune to a busy machine)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     result = cli(*args, url=url)
-    elapsed = time.perf_counter() - start
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     assert result.returncode == 0, result.stderr
-    return elapsed
+    return Timing(wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime))
+
+
+def best(*args: str, url: str, times: int = 3) -> tuple[Timing, list[Timing]]:
+    timings = [timed(*args, url=url) for _ in range(times)]
+    return min(timings, key=lambda t: t.wall), timings
+
+
+def assert_fast(timing: Timing) -> None:
+    """Under 1.5 s wall; on a machine busier than its CPU count (parallel test sessions), wall time
+    measures the queue, so only the process's own CPU time is held to the bound."""
+    assert timing.cpu < 1.5, timing
+    load = os.getloadavg()[0]
+    if load <= (os.cpu_count() or 1):
+        assert timing.wall < 1.5, timing
+    else:
+        print(f"  (load average {load:.1f} > {os.cpu_count()} CPUs: wall time not asserted)")
 
 
 def test_runs_is_fast_on_an_empty_journal(journal_url):
     create_empty(journal_url)
-    wall("--version", url=journal_url)  # warm the bytecode cache
-    times = [wall("runs", url=journal_url) for _ in range(3)]
-    print(f"\n`runjournal runs` on an empty journal: {', '.join(f'{t:.3f}s' for t in times)}")
-    assert min(times) < 1.5
+    timed("--version", url=journal_url)  # warm the bytecode cache
+    fastest, timings = best("runs", url=journal_url)
+    print(f"\n`runjournal runs` on an empty journal: {'; '.join(map(str, timings))}")
+    assert_fast(fastest)
 
 
 def test_runs_is_fast_on_a_thousand_runs(journal_url):
@@ -71,12 +100,13 @@ def test_runs_is_fast_on_a_thousand_runs(journal_url):
                     run_id, Transition(1, 0, "created", "failed", "give_up", now - i * 60 + 1),
                     change=RunChange(status="failed", finished=True, error_type="E", error_message="boom"),
                 )
-    wall("--version", url=journal_url)
-    default = wall("runs", url=journal_url)
-    filtered = wall("runs", "--status", "failed", "--since", "7d", url=journal_url)
-    everything = wall("runs", "--limit", "0", "--json", url=journal_url)
+    timed("--version", url=journal_url)
+    default, _ = best("runs", url=journal_url, times=2)
+    filtered, _ = best("runs", "--status", "failed", "--since", "7d", url=journal_url, times=2)
+    everything = timed("runs", "--limit", "0", "--json", url=journal_url)
     print(
-        f"\n`runjournal runs` on 1000 runs: {default:.3f}s; --status failed --since 7d: {filtered:.3f}s; "
-        f"--limit 0 --json: {everything:.3f}s"
+        f"\n`runjournal runs` on 1000 runs: {default}; --status failed --since 7d: {filtered}; "
+        f"--limit 0 --json: {everything}"
     )
-    assert default < 1.5 and filtered < 1.5
+    assert_fast(default)
+    assert_fast(filtered)

@@ -143,3 +143,30 @@ def test_refusing_sink_keeps_traces_until_the_same_runner_ships_them(tmp_path, j
     # each pending trace arrived exactly once
     assert sorted(item["trace_id"] for item in received) == sorted([f"{first_run}-1", f"{second_run}-1"])
     assert [item["run_id"] for item in received].count(first_run) == 1
+
+
+def test_failed_trace_jobs_are_not_taken_for_shipped_when_dlt_does_not_raise(tmp_path, journal_url, monkeypatch):
+    """``load.raise_on_failed_jobs=false`` is a documented dlt setting: the load step then returns
+    normally with the failed jobs in its LoadInfo and the package completed. A trace whose job failed
+    did not reach the destination: the journal must keep it unshipped."""
+    monkeypatch.setenv("LOAD__RAISE_ON_FAILED_JOBS", "false")
+    received: list[dict] = []
+
+    @dlt.destination(batch_size=100, name="trace_sink")
+    def trace_sink(items, table):
+        if table["name"] == "orders_trace":
+            raise DestinationTerminalException("trace sink rejects the rows")
+        received.extend(items)
+
+    pipeline = main_pipeline(tmp_path)
+    tracer = dlt.pipeline("rejecting_tracer", destination=trace_sink)
+    r = runner(pipeline, store_trace_info=tracer, journal=journal_url)
+    info = r.run([{"id": 1}], table_name="items")
+    assert info is not None and not info.has_failed_jobs
+    assert main_rows(tmp_path) == [(1,)]
+
+    st = story(journal_url, r.last_run_id)
+    (trace,) = st.traces
+    assert st.transitions[-1].details.get("traces_shipped") == 0, st.transitions[-1].details
+    assert trace.shipped_at is None
+    assert trace.ship_error

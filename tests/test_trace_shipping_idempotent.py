@@ -16,7 +16,7 @@ import duckdb
 import pytest
 
 from engine._secrets import Scrubber
-from engine._traces import TraceShipper
+from engine._traces import IN_FLIGHT, TraceShipper
 from journal import Journal, NewRun
 
 PIPELINE = "orders"
@@ -67,8 +67,9 @@ def destination_rows(trace_file: str) -> list[tuple]:
 
 
 def start_shipment_by_hand(jnl: Journal, trace_file: str, *, assign: bool = True) -> tuple[object, str]:
-    """TraceShipper._ship's first steps for the whole outbox: extract, and record the load id."""
+    """TraceShipper._ship's first steps for the whole outbox: mark in flight, extract, record the load id."""
     pending = jnl.unshipped_traces(PIPELINE)
+    jnl.assign_ship_load_id([t.id for t in pending], IN_FLIGHT)
     pipeline = trace_pipeline(trace_file)
     info = pipeline.extract(shipper(jnl, trace_file)._rows(pending), table_name=TABLE)
     load_id = info.loads_ids[-1]
@@ -146,16 +147,27 @@ def test_crash_after_load_with_new_traces_waiting_ships_each_once(jnl, trace_fil
 def test_crash_between_extract_and_assign_ship_load_id_ships_once(jnl, trace_file):
     """The narrowest window: the package is extracted but the journal has no load id for it yet.
 
-    The module promises that a trace reaches the destination once; the orphan package in the
-    trace pipeline's working dir must not deliver a second copy next to the re-extracted one.
+    The journal marked the traces in flight before the extract, so the orphan package is
+    adopted and loaded: no second copy is extracted next to it.
     """
     run_id, ids = add_traces(jnl, 1)
     pipeline, orphan_id = start_shipment_by_hand(jnl, trace_file, assign=False)
     # ... the process dies here: extract committed its package, assign_ship_load_id never ran
     assert pipeline.has_pending_data
-    assert [t.ship_load_id for t in jnl.unshipped_traces(PIPELINE)] == [None]
+    assert [t.ship_load_id for t in jnl.unshipped_traces(PIPELINE)] == [IN_FLIGHT]
 
     assert shipper(jnl, trace_file).ship() == {"traces_shipped": 1}
 
     assert jnl.unshipped_traces(PIPELINE) == []
     assert [r[0] for r in destination_rows(trace_file)] == [f"{run_id}-1"]
+
+
+def test_crash_after_marking_in_flight_before_extract_ships_once(jnl, trace_file):
+    """The journal says "in flight" but the extract never committed: nothing is pending, ship anew."""
+    run_id, ids = add_traces(jnl, 1)
+    jnl.assign_ship_load_id(ids, IN_FLIGHT)
+
+    assert shipper(jnl, trace_file).ship() == {"traces_shipped": 1}
+
+    assert [r[0] for r in destination_rows(trace_file)] == [f"{run_id}-1"]
+    assert jnl.unshipped_traces(PIPELINE) == []

@@ -12,7 +12,7 @@ import os
 import dlt
 import duckdb
 import pytest
-from dlt.common.destination.exceptions import DestinationTerminalException
+from dlt.pipeline.exceptions import PipelineStepFailed
 from tenacity import Retrying, stop_after_attempt, wait_fixed
 
 from engine import RunnerCollector, runner
@@ -106,6 +106,7 @@ def test_three_attempts_ship_three_traces(tmp_path, journal_url, monkeypatch):
     calls: list[int] = []
     collector = RecordingCollector()
     pipeline = dlt.pipeline("flaky", destination=failing_sink(2, calls=calls), progress=collector)
+    # The main destination is a sink: the traces go to a duckdb trace pipeline where they can be counted.
     tracer, trace_file = duckdb_trace_pipeline(tmp_path)
     r = runner(
         pipeline,
@@ -147,8 +148,9 @@ def test_terminal_sink_failure_still_stores_and_ships_its_trace(tmp_path, journa
         retry_policy=Retrying(stop=stop_after_attempt(3), wait=wait_fixed(0), reraise=True),
         journal=journal_url,
     )
-    with pytest.raises(Exception) as raised:
+    with pytest.raises(PipelineStepFailed) as raised:
         r.run([{"id": 1}], table_name="items")
+    assert raised.value.step == "load"
     assert "terminal sink failure" in str(raised.value)
     assert len(calls) == 1
 
@@ -190,8 +192,9 @@ def test_extract_error_is_not_retried_by_default_and_still_ships_its_trace(tmp_p
         retry_policy=Retrying(stop=stop_after_attempt(3), wait=wait_fixed(0), reraise=True),
         journal=journal_url,
     )  # retry_pipeline_steps is the default ("load",): an extract error is not retried
-    with pytest.raises(Exception) as raised:
+    with pytest.raises(PipelineStepFailed) as raised:
         r.run(items)
+    assert raised.value.step == "extract"
     assert "the source API went away" in str(raised.value)
     assert len(extracts) == 1
 
