@@ -179,7 +179,11 @@ def runs(
     if jnl is None:
         found, more = [], False
     else:
+        from ._crashes import detect
+
         with jnl:
+            # A run listed as running whose process is gone is shown, and journaled, as crashed.
+            detect(jnl, pipeline=pipeline)
             fetched = jnl.list_runs(
                 pipeline=pipeline, status=status, since=since, limit=(limit + 1) if limit else None
             )

@@ -95,3 +95,19 @@ def test_reused_pid_is_not_taken_for_the_run(journal_url):
         run_id = journal.start_run(NewRun(pipeline_name="reused", host=_process.host(), pid=os.getpid(),
                                           process_started_at=started - 3600, config={}), at=started)
         assert [run.id for run in _crashes.detect(journal)] == [run_id]
+
+
+def test_runjournal_runs_shows_a_dead_run_as_crashed(journal_url):
+    import json
+    from pathlib import Path
+
+    with Journal.open(journal_url) as journal:
+        stale = _running(journal, "other-host", 4242, heartbeat_age=60, state="normalize")
+    script = Path(sys.executable).parent / "runjournal"
+
+    listed = subprocess.run([str(script), "--journal", journal_url, "runs", "--json"],
+                            capture_output=True, text=True, timeout=60)
+
+    assert listed.returncode == 0, listed.stderr
+    [run] = json.loads(listed.stdout)["runs"]
+    assert (run["id"], run["status"], run["state"]) == (stale, "crashed", "crashed")
