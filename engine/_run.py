@@ -296,7 +296,11 @@ class JournaledRun(MachineModel):
             self.pipeline.activate()
 
     def _conclude_success(self) -> None:
-        report = self._ship()
+        if signals.was_signal_received():
+            # dlt finished the last job after a stop signal: stop now, the next run ships the traces.
+            report = {"traces_deferred": "stop signal received"}
+        else:
+            report = self._ship()
         self.trigger("finish", details=report or None, change=RunChange(status="done", finished=True))
 
     def _conclude_failure(self, exc: Optional[BaseException]) -> None:
@@ -304,7 +308,8 @@ class JournaledRun(MachineModel):
         trigger = "halt" if interrupted else "give_up"
         if not getattr(self, f"may_{trigger}")():
             return  # the run never got going (e.g. the journal failed at start): nothing to conclude
-        if self.failure is None and exc is not None:
+        if exc is not None and (self.failure is None or self.state == "retry_wait"):
+            # An interruption during retry_wait ends the run for its own reason, not the last attempt's.
             self.failure = Failure.of(exc, self.state, self.scrubber)
         if self.state == "store_trace":
             self._open_attempt_end = self._attempt_end("interrupted" if interrupted else "failed")

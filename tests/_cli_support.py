@@ -103,6 +103,7 @@ class Filler:
         at = time.time() - 5 if at is None else at
         run_id = self._start(pipeline, at)
         self._walk(run_id, ["created", "clean_folder", "sync"], _Clock(at, 0.5))
+        self.journal.beat(run_id)  # alive: `runjournal runs` journals runs with a stale heartbeat as crashed
         return run_id
 
     def _start(self, pipeline: str, at: float) -> str:

@@ -8,7 +8,8 @@ is ``$RUNJOURNAL_URL``. Faults are injected where the options say:
 - ``--kill-at STATE``: the collector's ``on_transition`` SIGKILLs the process when a transition
   into STATE has been committed, i.e. before STATE's work;
 - ``--extract-sleep-after N``: the resource writes ``marker_extract`` after yielding N rows, then sleeps;
-- ``--sink-sleep-at-call K``: the sink records its K-th batch, writes ``marker_sink``, then sleeps;
+- ``--sink-sleep-at-call K``: the sink records its K-th batch, writes ``marker_sink``, then sleeps
+  (the sink records each batch as the row ids it got, or the trace ids for the trace table);
 - ``--sink-fail-once``: the sink's first call ever (across processes) raises a transient error;
 - ``--marker-on STATE``: the collector writes ``marker_<STATE>`` after that transition is committed.
 
@@ -136,7 +137,7 @@ def _child(argv: list[str]) -> int:
             if args.sink_fail_once and not failed_flag.exists():
                 failed_flag.write_text("1")
                 raise RuntimeError("transient sink failure")
-            record = {"pid": os.getpid(), "call": call, "table": table["name"], "ids": [i["id"] for i in items]}
+            record = {"pid": os.getpid(), "call": call, "table": table["name"], "ids": [i.get("id", i.get("trace_id")) for i in items]}
             _append_line(base / "sink_received.jsonl", record)
             if call == args.sink_sleep_at_call:
                 _write_marker(base, "sink", json.dumps(record))
@@ -284,11 +285,18 @@ def sink_calls(base: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def table_rows(base: Path, table: str = TABLE) -> list[tuple]:
+def table_rows(base: Path, table: str = TABLE, columns: str = "id, value") -> list[tuple]:
+    """Rows of ``table`` in the child's duckdb file; empty when the file or the table does not exist yet."""
     import duckdb
 
-    with duckdb.connect(str(base / "crash.duckdb"), read_only=True) as conn:
-        return conn.sql(f'SELECT id, value FROM "{DATASET}"."{table}" ORDER BY id').fetchall()
+    path = base / "crash.duckdb"
+    if not path.exists():
+        return []
+    with duckdb.connect(str(path), read_only=True) as conn:
+        try:
+            return conn.sql(f'SELECT {columns} FROM "{DATASET}"."{table}" ORDER BY id').fetchall()
+        except duckdb.CatalogException:
+            return []
 
 
 def completed_load_ids(base: Path) -> list[str]:

@@ -26,7 +26,6 @@ from __future__ import annotations
 import collections
 import signal
 
-import duckdb
 import pytest
 
 from journal import Journal
@@ -41,7 +40,8 @@ BEFORE_EXTRACT = ("clean_folder", "sync", "finalize_pending", "extract")
 CASES = [
     *(pytest.param(state, "append", id=f"{state}-append") for state in
       ("clean_folder", "sync", "finalize_pending", "extract", "normalize", "load", "store_trace")),
-    *(pytest.param(state, "merge", id=f"{state}-merge") for state in ("normalize", "load", "store_trace")),
+    # merge on a primary key: the killed run's package is finalized, then the re-sent data overwrites it
+    pytest.param("load", "merge", id="load-merge"),
 ]
 
 
@@ -51,14 +51,7 @@ def spec(bounds: tuple[int, int]) -> str:
 
 def destination_rows(base) -> list[tuple]:
     """(id, value, _dlt_load_id) of the items table; empty when the file or the table does not exist yet."""
-    path = base / "crash.duckdb"
-    if not path.exists():
-        return []
-    with duckdb.connect(str(path), read_only=True) as conn:
-        try:
-            return conn.sql(f'SELECT id, value, _dlt_load_id FROM "{cc.DATASET}"."{cc.TABLE}"').fetchall()
-        except duckdb.CatalogException:
-            return []
+    return cc.table_rows(base, columns="id, value, _dlt_load_id")
 
 
 @pytest.mark.parametrize("state, disposition", CASES)
@@ -125,12 +118,13 @@ def test_kill_after_commit_of_state_then_next_run_loads_every_row_once(tmp_path,
 
     # finalize ran first exactly when a package was left pending, and it loaded that package
     phases = [a.phase for a in recovered.attempts]
+    finalized: list[str] = []
     if state in ("finalize_pending", "normalize", "load"):
         assert phases == ["finalize", "run"], recovered.attempts
-        finalized = recovered.attempts[0].load_ids
+        finalized = list(recovered.attempts[0].load_ids)
         assert len(finalized) == 1
         if killed_load_id is not None:
-            assert list(finalized) == [killed_load_id]
+            assert finalized == [killed_load_id]
     else:
         assert phases == ["run"], recovered.attempts
 
@@ -151,4 +145,7 @@ def test_kill_after_commit_of_state_then_next_run_loads_every_row_once(tmp_path,
         # batch 1 came from the killed run's own package, finalized (or already loaded), not re-sent
         assert {by_id[i][2] for i in range(*BATCH1)} == {killed_load_id}
         assert all(by_id[i][1] == f"v{i}" for i in range(*BATCH1))
+    if state == "finalize_pending":
+        # the package left pending before the killed call was loaded by the finalize attempt
+        assert {by_id[i][2] for i in range(*PENDING)} == set(finalized)
     assert killed_load_id is None or killed_load_id in cc.completed_load_ids(tmp_path)
