@@ -43,7 +43,17 @@ def _shared_journal(url: Optional[str]) -> Journal:
 
 
 class Runner:
-    """Runs a dlt pipeline as a journaled state machine. See :func:`runner`."""
+    """Runs a dlt pipeline as a journaled state machine; the same arguments as dlt+'s runner, plus ``journal``.
+
+    - ``store_trace_info``: False, True (trace pipeline ``_trace_<name>`` on the same destination,
+      dataset ``_trace_<dataset>``, table ``<name>_trace``) or a dlt Pipeline to ship traces with.
+    - ``retry_policy``: a tenacity ``Retrying``; None means one attempt. Its own ``retry`` predicate is
+      combined with the step rule, never replaced.
+    - ``retry_pipeline_steps``: steps whose transient failures are retried: sync, extract, normalize,
+      load, or run for all of them.
+    - ``journal``: None (``RUNJOURNAL_URL`` or an SQLite file in dlt's data dir), a SQLAlchemy URL, or a
+      ``journal.Journal``.
+    """
 
     def __init__(
         self,
@@ -170,26 +180,8 @@ class Runner:
         }
 
 
-def runner(
-    pipeline: Pipeline,
-    run_from_clean_folder: bool = False,
-    store_trace_info: Union[bool, Pipeline] = False,
-    retry_policy: Optional[Retrying] = None,
-    retry_pipeline_steps: Union[str, Sequence[str]] = ("load",),
-    journal: Union[None, str, Journal] = None,
-) -> Runner:
-    """A runner for ``pipeline``; the same arguments as dlt+'s ``runner``, plus ``journal``.
-
-    - ``store_trace_info``: False, True (trace pipeline ``_trace_<name>`` on the same destination,
-      dataset ``_trace_<dataset>``, table ``<name>_trace``) or a dlt Pipeline to ship traces with.
-    - ``retry_policy``: a tenacity ``Retrying``; None means one attempt. Its own ``retry`` predicate is
-      combined with the step rule, never replaced.
-    - ``retry_pipeline_steps``: steps whose transient failures are retried: sync, extract, normalize,
-      load, or run for all of them.
-    - ``journal``: None (``RUNJOURNAL_URL`` or an SQLite file in dlt's data dir), a SQLAlchemy URL, or a
-      ``journal.Journal``.
-    """
-    return Runner(pipeline, run_from_clean_folder, store_trace_info, retry_policy, retry_pipeline_steps, journal)
+#: dlt+'s spelling: ``runner(pipeline, ...)`` builds a :class:`Runner`, as ``dlt_plus.runner`` is its class.
+runner = Runner
 
 
 def _steps_argument(steps: Union[str, Sequence[str]]) -> tuple[str, ...]:
