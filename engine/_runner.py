@@ -121,11 +121,12 @@ class Runner:
                 staging=kwargs.get("staging"),
             )
             self.pipeline._set_dataset_name(kwargs.get("dataset_name"))
+        self.__dict__.pop("_scrubber", None)  # new credentials: their secrets must be masked too
 
     def _execute(self, call: str, **run_kwargs: Any):
         pipeline = self.pipeline
         callbacks = Callbacks(pipeline.collector)
-        scrubber = scrubber_for(pipeline, self.trace_pipeline)
+        scrubber = self._scrubber
         options = RunOptions(
             run_from_clean_folder=self.run_from_clean_folder,
             store_trace_info=self.store_trace_info,
@@ -158,6 +159,11 @@ class Runner:
             self.last_run_id = run.run_id
             success = run.state == "done"
             callbacks("on_after", pipeline, pipeline.last_trace, success, dict(run.row_counts))
+
+    @functools.cached_property
+    def _scrubber(self):
+        # Resolving the destinations' configuration costs tens of ms: once per runner, not per run.
+        return scrubber_for(self.pipeline, self.trace_pipeline)
 
     @functools.cached_property
     def _default_trace_pipeline(self) -> Pipeline:
