@@ -88,7 +88,7 @@ def mermaid_diagram() -> str:
             pass
 
     model = _Drawing()
-    machine = GraphMachine(
+    GraphMachine(
         model=model,
         states=list(STATES),
         transitions=[dict(t) for t in TRANSITIONS],

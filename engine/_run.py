@@ -10,8 +10,8 @@ from __future__ import annotations
 import logging
 import os
 import time
-from dataclasses import dataclass, replace
-from typing import Any, Callable, Mapping, Optional
+from dataclasses import dataclass
+from typing import Any, Mapping, Optional
 
 from dlt.common.runtime import signals
 from dlt.pipeline.exceptions import PipelineStepFailed

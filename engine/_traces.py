@@ -9,7 +9,6 @@ traces no package carries are extracted again. So a trace reaches the destinatio
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any, Callable, Mapping, Optional
 
 import dlt
