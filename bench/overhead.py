@@ -96,7 +96,7 @@ def _overhead(ctx: Context, size: str, title: str) -> Result:
     if ctx.wants_profile(result.status):
         from ._profile import attach_profile
 
-        attach_profile(ctx, result, "profile_overhead", {**params, "rounds": 1, "reps": 5 if size == "tiny" else 1},
+        attach_profile(ctx, result, "profile_overhead", {**params, "rounds": 1, "reps": 10 if size == "tiny" else 1},
                        f"overhead-{size}")
     return result
 
