@@ -1,0 +1,297 @@
+"""A pipeline's ``run_config``: merged from dlt's config providers and dlt.yml, validated, mapped to Runner arguments.
+
+Where each setting comes from, first found wins, setting by setting (a leaf such as
+``retry_policy.max_attempts``, not a whole section):
+
+1. ``pipelines.<name>.run_config.<setting>`` in dlt's config providers, in dlt's provider order
+   (environment variables, then secrets.toml, then config.toml), e.g.
+   ``PIPELINES__ORDERS__RUN_CONFIG__RETRY_POLICY__MAX_ATTEMPTS=7``;
+2. ``run_config.<setting>`` in the same providers, for every pipeline: ``RUN_CONFIG__RETRY_POLICY__MAX_ATTEMPTS=7``;
+3. the pipeline's ``run_config`` in dlt.yml, which dlt+ also treats as the lowest-priority provider;
+4. the defaults below.
+
+This is dlt's own rule for pipeline-specific values (every provider is asked for the pipeline's key
+before any is asked for the global one). Values from providers are cast like ``dlt.config[key]`` casts
+them (``"7"`` -> 7, ``"true"`` -> True, ``'["load"]'`` -> a list) and validated like dlt.yml's.
+
+Retry policies, as dlt+ maps them (every policy re-raises the last error, ``reraise=True``):
+
+- ``none``, or no ``retry_policy``: None, one attempt (the Runner's default).
+- ``backoff``: ``stop_after_attempt(max_attempts)``, ``wait_exponential(multiplier, min, max)``;
+  defaults 5, 2, 4, 10 (dlt+'s).
+- ``fixed``: ``stop_after_attempt(max_attempts)``, default 3. dlt+'s code retries at once, with no wait,
+  while its docs show ``wait_fixed(2)`` as the Python equivalent. We keep dlt+'s behaviour for its files
+  (no ``multiplier``: no wait) and read ``multiplier`` as the fixed wait in seconds when it is given.
+
+Every key of ``retry_policy`` is accepted and checked with any type, as dlt+ accepts them; the keys a type
+does not use (``min``/``max`` for fixed, all but ``type`` for none) are left out of the resolved policy.
+A pipeline's own retry settings (dlt.yml, ``pipelines.<name>...``) need a ``type``, as in dlt+; global ones
+(``run_config.retry_policy...``) without a type tune only the pipelines that have one, and leave the others at
+a single attempt. So a global ``RUN_CONFIG__RETRY_POLICY__MAX_ATTEMPTS`` never breaks another pipeline.
+Unlike dlt+, numbers may be floats (waits of 0.5 s); ``max_attempts`` must be a whole number >= 1.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, Optional, Sequence
+
+import dlt
+from dlt.common.configuration.providers import EnvironProvider
+from dlt.common.configuration.utils import auto_cast
+from dlt.common.typing import AnyType
+from tenacity import Retrying, stop_after_attempt, wait_exponential, wait_fixed
+
+from ._runner import _steps_argument
+
+RETRY_POLICY_TYPES = ("none", "fixed", "backoff")
+RETRY_POLICY_KEYS = ("type", "max_attempts", "multiplier", "min", "max")
+RUN_CONFIG_KEYS = ("run_from_clean_folder", "store_trace_info", "retry_policy", "retry_pipeline_steps")
+#: Every setting, as a path below run_config; retry_policy is the only section.
+SETTINGS = (
+    "run_from_clean_folder",
+    "store_trace_info",
+    "retry_pipeline_steps",
+    *(f"retry_policy.{key}" for key in RETRY_POLICY_KEYS),
+)
+DEFAULTS = {"run_from_clean_folder": False, "store_trace_info": False, "retry_pipeline_steps": ["load"]}
+#: What each policy type uses, with dlt+'s defaults; None: no default, the key is used only when given.
+POLICY_DEFAULTS: dict[str, dict[str, Any]] = {
+    "none": {},
+    "fixed": {"max_attempts": 3, "multiplier": None},
+    "backoff": {"max_attempts": 5, "multiplier": 2, "min": 4, "max": 10},
+}
+
+DLT_YML = "dlt.yml"
+
+
+class RunConfigError(ValueError):
+    """A bad run_config setting; the project loader adds the file."""
+
+    def __init__(self, key: str, problem: str, origin: str = DLT_YML):
+        self.key = key
+        self.problem = problem
+        self.origin = origin
+        super().__init__(f"{key}: {problem}")
+
+
+@dataclass(frozen=True)
+class Setting:
+    value: Any
+    key: str  # the dotted key as written where the value came from
+    origin: str  # "dlt.yml", "environment variable NAME", "config.toml (/abs/.dlt/config.toml)"
+
+    def error(self, problem: str) -> RunConfigError:
+        return RunConfigError(self.key, problem, self.origin)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """A validated run_config: plain values only, so that it can be journaled as it is."""
+
+    run_from_clean_folder: bool
+    store_trace_info: Any  # True, False or the name of the trace pipeline in dlt.yml
+    retry_policy: dict[str, Any]  # {"type": ..., and the keys the type uses}
+    retry_pipeline_steps: list[str]
+    origins: dict[str, str]  # setting path -> where its value came from, for the settings that were set
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "run_from_clean_folder": self.run_from_clean_folder,
+            "store_trace_info": self.store_trace_info,
+            "retry_policy": dict(self.retry_policy),
+            "retry_pipeline_steps": list(self.retry_pipeline_steps),
+        }
+
+    def retrying(self) -> Optional[Retrying]:
+        """A fresh tenacity policy for the Runner; None for a single attempt."""
+        policy = self.retry_policy
+        if policy["type"] == "none":
+            return None
+        stop = stop_after_attempt(policy["max_attempts"])
+        if policy["type"] == "backoff":
+            wait = wait_exponential(multiplier=policy["multiplier"], min=policy["min"], max=policy["max"])
+            return Retrying(stop=stop, wait=wait, reraise=True)
+        if policy["multiplier"] is None:
+            return Retrying(stop=stop, reraise=True)
+        return Retrying(stop=stop, wait=wait_fixed(policy["multiplier"]), reraise=True)
+
+
+def resolve_run_config(pipeline_name: str, yml_run_config: Any, pipeline_names: Sequence[str]) -> RunConfig:
+    """Merge providers over dlt.yml, then validate. Must run inside the project's dlt run context."""
+    prefix = f"pipelines.{pipeline_name}.run_config"
+    yml_settings = _yml_settings(prefix, yml_run_config)
+    for section in (prefix, "run_config"):
+        _check_provider_section_keys(section)
+    settings = {}
+    for path in SETTINGS:
+        setting = _provider_setting(pipeline_name, path) or yml_settings.get(path)
+        if setting is not None:
+            settings[path] = setting
+    return _validated(pipeline_name, settings, pipeline_names)
+
+
+def _yml_settings(prefix: str, run_config: Any) -> dict[str, Setting]:
+    """dlt.yml's run_config as settings by path; unknown keys are errors (dlt+ validates the same way)."""
+    if run_config is None:  # `run_config:` left empty: the defaults, as in dlt+
+        return {}
+    check_mapping(prefix, run_config, RUN_CONFIG_KEYS)
+    settings = {}
+    for key, value in run_config.items():
+        if key == "retry_policy":
+            check_mapping(f"{prefix}.retry_policy", value, RETRY_POLICY_KEYS)
+            for policy_key, policy_value in value.items():
+                key_path = f"{prefix}.retry_policy.{policy_key}"
+                settings[f"retry_policy.{policy_key}"] = Setting(policy_value, key_path, DLT_YML)
+        else:
+            settings[key] = Setting(value, f"{prefix}.{key}", DLT_YML)
+    return settings
+
+
+def check_mapping(key: str, value: Any, allowed: Sequence[str], origin: str = DLT_YML) -> None:
+    if not isinstance(value, Mapping):
+        raise RunConfigError(key, f"must be a mapping with keys {', '.join(allowed)}; got {_show(value)}", origin)
+    unknown = [k for k in value if k not in allowed]
+    if unknown:
+        raise RunConfigError(
+            f"{key}.{unknown[0]}", f"unknown key {unknown[0]!r}; allowed: {', '.join(allowed)}", origin
+        )
+
+
+def _check_provider_section_keys(section: str) -> None:
+    """A misspelt key in a config.toml table would otherwise be ignored without a word."""
+    for provider in dlt.config.config_providers:
+        value, origin = _provider_value(provider, section)
+        if isinstance(value, Mapping):
+            check_mapping(section, value, RUN_CONFIG_KEYS, origin)
+            if isinstance(value.get("retry_policy"), Mapping):
+                check_mapping(f"{section}.retry_policy", value["retry_policy"], RETRY_POLICY_KEYS, origin)
+
+
+def _provider_setting(pipeline_name: str, path: str) -> Optional[Setting]:
+    for key in (f"pipelines.{pipeline_name}.run_config.{path}", f"run_config.{path}"):
+        for provider in dlt.config.config_providers:
+            value, origin = _provider_value(provider, key)
+            if value is not None:
+                # the cast dlt.config[key] applies: environment variables are always strings
+                return Setting(auto_cast(value) if isinstance(value, str) else value, key, origin)
+    return None
+
+
+def _provider_value(provider: Any, key: str) -> tuple[Any, str]:
+    """The value of a dotted key in one dlt config provider, and where it was found."""
+    if provider.is_empty:
+        return None, ""
+    *sections, name = key.split(".")
+    value, provider_key = provider.get_value(name, AnyType, None, *sections)
+    if value is None:
+        return None, ""
+    if isinstance(provider, EnvironProvider):
+        return value, f"environment variable {provider_key}"
+    locations = ", ".join(provider.present_locations)
+    return value, f"{provider.name} ({locations})" if locations else provider.name
+
+
+def _validated(pipeline_name: str, settings: dict[str, Setting], pipeline_names: Sequence[str]) -> RunConfig:
+    values = {path: _VALIDATORS[path](s, pipeline_name, pipeline_names) for path, s in settings.items()}
+    return RunConfig(
+        run_from_clean_folder=values.get("run_from_clean_folder", DEFAULTS["run_from_clean_folder"]),
+        store_trace_info=values.get("store_trace_info", DEFAULTS["store_trace_info"]),
+        retry_policy=_retry_policy(settings, values),
+        retry_pipeline_steps=values.get("retry_pipeline_steps", DEFAULTS["retry_pipeline_steps"]),
+        origins={path: setting.origin for path, setting in settings.items()},
+    )
+
+
+def _retry_policy(settings: dict[str, Setting], values: dict[str, Any]) -> dict[str, Any]:
+    given = {path.split(".", 1)[1]: value for path, value in values.items() if path.startswith("retry_policy.")}
+    if "type" not in given:
+        # Global settings without a type only tune the pipelines that choose one; this pipeline's own need a type.
+        own = [s for path, s in settings.items() if path.startswith("retry_policy.") and s.key.startswith("pipelines.")]
+        if own:
+            raise RunConfigError(
+                f"{own[0].key.rsplit('.', 1)[0]}.type",
+                f"is required with the other retry_policy settings; allowed: {', '.join(RETRY_POLICY_TYPES)}",
+                own[0].origin,
+            )
+        return {"type": "none"}
+    kind = given["type"]
+    policy = {"type": kind, **{key: given.get(key, default) for key, default in POLICY_DEFAULTS[kind].items()}}
+    if kind == "backoff" and policy["min"] > policy["max"]:
+        # name the setting the user gave, so the message points at a line they wrote
+        culprit = settings.get("retry_policy.min") or settings["retry_policy.max"]
+        raise culprit.error(f"min ({policy['min']}) is greater than max ({policy['max']})")
+    return policy
+
+
+def _validate_bool(setting: Setting, *_: Any) -> bool:
+    if not isinstance(setting.value, bool):
+        raise setting.error(f"{_show(setting.value)} is not a boolean; allowed: true, false")
+    return setting.value
+
+
+def _validate_store_trace_info(setting: Setting, pipeline_name: str, pipeline_names: Sequence[str]) -> Any:
+    value = setting.value
+    if isinstance(value, bool):
+        return value
+    if not isinstance(value, str):
+        raise setting.error(f"{_show(value)} is neither a boolean nor a pipeline name")
+    if value == pipeline_name:
+        raise setting.error(f"{value!r} is this pipeline itself; traces must go to another pipeline")
+    if value not in pipeline_names:
+        others = ", ".join(name for name in pipeline_names if name != pipeline_name)
+        raise setting.error(f"{value!r} is not a pipeline defined in dlt.yml; allowed: true, false or one of {others}")
+    return value
+
+
+def _validate_steps(setting: Setting, *_: Any) -> list[str]:
+    value = setting.value
+    if isinstance(value, Mapping) or not isinstance(value, (str, list)):
+        raise setting.error(f"{_show(value)} is not a list of step names")
+    try:
+        return list(_steps_argument(value))  # the Runner's own check
+    except (TypeError, ValueError) as exc:
+        raise setting.error(str(exc)) from None
+
+
+def _validate_policy_type(setting: Setting, *_: Any) -> str:
+    if setting.value not in RETRY_POLICY_TYPES:
+        raise setting.error(
+            f"{_show(setting.value)} is not a retry policy type; allowed: {', '.join(RETRY_POLICY_TYPES)}"
+        )
+    return setting.value
+
+
+def _validate_max_attempts(setting: Setting, *_: Any) -> int:
+    value = setting.value
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise setting.error(f"{_show(value)} is not a whole number of attempts; allowed: 1 or more")
+    return value
+
+
+def _validate_seconds(setting: Setting, *_: Any) -> float:
+    value = setting.value
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise setting.error(f"{_show(value)} is not a number of seconds; allowed: a number >= 0")
+    return value
+
+
+_VALIDATORS: dict[str, Callable[[Setting, str, Sequence[str]], Any]] = {
+    "run_from_clean_folder": _validate_bool,
+    "store_trace_info": _validate_store_trace_info,
+    "retry_pipeline_steps": _validate_steps,
+    "retry_policy.type": _validate_policy_type,
+    "retry_policy.max_attempts": _validate_max_attempts,
+    "retry_policy.multiplier": _validate_seconds,
+    "retry_policy.min": _validate_seconds,
+    "retry_policy.max": _validate_seconds,
+}
+
+
+def _show(value: Any) -> str:
+    """A value as the user wrote it, with its YAML-ish type when that is the problem."""
+    if value is None:
+        return "null (empty)"
+    if isinstance(value, (Mapping, list)):
+        return f"a {'mapping' if isinstance(value, Mapping) else 'list'} {value!r}"
+    return repr(value)
