@@ -10,10 +10,10 @@ from typing import Iterator, Optional, Sequence, Union
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
-from . import _migrate, _queries, _store
+from . import _migrate, _prune, _queries, _store
 from ._dialects import WRITE, build_engine, default_url, redacted
 from ._errors import JournalError, JournalUnavailable
-from ._records import AttemptEnd, AttemptStart, NewRun, Run, RunChange, RunStory, TraceRecord, Transition
+from ._records import AttemptEnd, AttemptStart, NewRun, PruneResult, Run, RunChange, RunStory, TraceRecord, Transition
 
 
 def new_run_id(at: float) -> str:
@@ -132,6 +132,27 @@ class Journal:
     def mark_ship_failed(self, trace_ids: Sequence[int], error: str) -> None:
         with self._write() as conn:
             _store.update_traces(conn, trace_ids, ship_error=error)
+
+    def prune(
+        self,
+        older_than: float,
+        *,
+        keep_failed: bool = False,
+        batch_size: int = 500,
+        dry_run: bool = False,
+        vacuum: bool = True,
+    ) -> PruneResult:
+        """Delete finished runs started before ``older_than`` (epoch seconds) with their attempts,
+        transitions and traces; never a running run.
+
+        Works in batches of ``batch_size`` runs, each its own short write transaction.
+        ``keep_failed`` keeps failed, crashed and interrupted runs. ``dry_run`` deletes nothing and
+        returns what would be deleted. On SQLite a prune ends with VACUUM when the file has free
+        pages (unless ``vacuum=False``), so that it shrinks; PostgreSQL's autovacuum needs no help.
+        """
+        return _prune.prune(
+            self, older_than, keep_failed=keep_failed, batch_size=batch_size, dry_run=dry_run, vacuum=vacuum
+        )
 
     # reads
 

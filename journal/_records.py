@@ -127,3 +127,21 @@ class RunStory:
     attempts: Sequence[Attempt] = field(default_factory=tuple)
     transitions: Sequence[Transition] = field(default_factory=tuple)
     traces: Sequence[TraceRecord] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class PruneResult:
+    """How many rows a prune deleted (or, for a dry run, would delete), table by table."""
+
+    runs: int = 0
+    attempts: int = 0
+    transitions: int = 0
+    traces: int = 0
+
+    def __add__(self, other: "PruneResult") -> "PruneResult":
+        return PruneResult(
+            self.runs + other.runs,
+            self.attempts + other.attempts,
+            self.transitions + other.transitions,
+            self.traces + other.traces,
+        )
