@@ -29,13 +29,21 @@ _AGE = re.compile(r"^(\d+(?:\.\d+)?)([smhdw])$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 
+AGE_FORMS = "a number followed by s, m, h, d or w (90m, 12h, 30d)"
+
+
+def parse_age(text: str) -> Optional[float]:
+    """Seconds for an age such as ``30m``, ``2h`` or ``7d``; None if ``text`` is not an age."""
+    age = _AGE.match(text.strip().lower())
+    return float(age.group(1)) * _UNIT_SECONDS[age.group(2)] if age else None
+
+
 def parse_since(text: str, now: Optional[float] = None) -> float:
     """Epoch seconds for ``--since``; raises ValueError naming the accepted forms."""
     value = text.strip()
-    age = _AGE.match(value.lower())
-    if age:
-        now = time.time() if now is None else now
-        return now - float(age.group(1)) * _UNIT_SECONDS[age.group(2)]
+    age = parse_age(value)
+    if age is not None:
+        return (time.time() if now is None else now) - age
     iso = value[:-1] + "+00:00" if value[-1:] in ("Z", "z") else value
     try:
         moment = datetime.fromisoformat(iso)
@@ -69,6 +77,18 @@ def local_clock(ts: float, day_of: Optional[float] = None) -> str:
     if day_of is not None and datetime.fromtimestamp(day_of).date() == moment.date():
         return clock
     return moment.strftime("%Y-%m-%d ") + clock
+
+
+def human_bytes(size: int) -> str:
+    """``812 B``, ``4.1 KB``, ``12.3 MB``, ``1.2 GB`` (powers of 1000, as ls -h --si)."""
+    if size < 1000:
+        return f"{size} B"
+    scaled, unit = size / 1000, "KB"
+    for bigger in ("MB", "GB"):
+        if scaled < 1000:
+            break
+        scaled, unit = scaled / 1000, bigger
+    return f"{scaled:.1f} {unit}"
 
 
 def human_duration(seconds: Optional[float]) -> str:
@@ -197,3 +217,43 @@ def story_json(story: Any, *, payload: bool = False) -> dict[str, Any]:
         "attempts": [attempt_json(a) for a in story.attempts],
         "traces": [trace_json(t, payload=payload) for t in story.traces],
     }
+
+
+def prune_json(result: Any, *, dry_run: bool, cutoff: float) -> dict[str, Any]:
+    return {
+        "pruned": {
+            "runs": result.runs,
+            "attempts": result.attempts,
+            "transitions": result.transitions,
+            "traces": result.traces,
+        },
+        "dry_run": dry_run,
+        "cutoff": iso_utc(cutoff),
+    }
+
+
+def prune_line(
+    result: Any,
+    *,
+    cutoff: float,
+    dry_run: bool,
+    keep_failed: bool,
+    size_before: Optional[int],
+    size_after: Optional[int],
+) -> str:
+    """``pruned 1,234 runs (5,678 transitions, 2,345 attempts, 120 traces) started before 2026-10-22 10:00; ...``."""
+    rows = ((result.transitions, "transition"), (result.attempts, "attempt"), (result.traces, "trace"))
+    counted = ", ".join(_count(n, noun) for n, noun in rows)
+    verb = "would prune" if dry_run else "pruned"
+    line = f"{verb} {_count(result.runs, 'run')} ({counted}) started before {local_minute(cutoff)}"
+    if keep_failed:
+        line += ", keeping failed, crashed and interrupted ones"
+    if dry_run:
+        return line + "; nothing deleted (--dry-run)"
+    if size_before is not None and size_after is not None:
+        line += f"; journal file {human_bytes(size_before)} -> {human_bytes(size_after)}"
+    return line
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"

@@ -51,14 +51,28 @@ def _shown(url: str) -> str:
         return "<unparseable URL>"
 
 
-def is_missing(url: URL) -> bool:
-    """An SQLite journal whose file does not exist yet (reading must not create it)."""
+def sqlite_file(url: URL) -> Optional[Path]:
+    """The file of an SQLite journal; None for a server database or an in-memory one."""
     if url.get_backend_name() != "sqlite":
-        return False
+        return None
     database = url.database or ""
     if database in ("", ":memory:") or database.startswith("file:"):
-        return False
-    return not Path(database).expanduser().exists()
+        return None
+    return Path(database).expanduser()
+
+
+def is_missing(url: URL) -> bool:
+    """An SQLite journal whose file does not exist yet (reading must not create it)."""
+    path = sqlite_file(url)
+    return path is not None and not path.exists()
+
+
+def size_on_disk(url: str) -> Optional[int]:
+    """Bytes an SQLite journal takes: its file and its write-ahead log. None if it has no file."""
+    path = sqlite_file(parse_url(url))
+    if path is None or not path.exists():
+        return None
+    return sum(part.stat().st_size for part in (path, path.with_name(path.name + "-wal")) if part.exists())
 
 
 def open_for_reading(url: str) -> Optional[Journal]:
@@ -156,5 +170,6 @@ __all__ = [
     "open_for_reading",
     "resolve_url",
     "schema_status",
+    "size_on_disk",
     "upgrade",
 ]

@@ -5,12 +5,14 @@ Commands::
     runjournal [--journal URL] runs [--pipeline P] [--status S]... [--since T] [--limit N] [--json]
     runjournal [--journal URL] show RUN_ID [--json] [--payload]
     runjournal graph [--format mermaid]
+    runjournal [--journal URL] prune --older-than AGE [--keep-failed] [--dry-run] [--no-vacuum] [--json]
     runjournal [--journal URL] db path | db check | db upgrade
     runjournal --version
 
 The journal is ``--journal URL``, else ``$RUNJOURNAL_URL``, else ``journal.default_url()``.
 Read commands never create or migrate a journal: a missing SQLite file reads as empty, a journal
-behind this code asks for `runjournal db upgrade`, which is the only command that writes.
+behind this code asks for `runjournal db upgrade`, which is the only command that changes the
+schema. `prune` deletes old runs from an existing journal; it never creates or migrates one.
 
 This module must never import dlt (nor the runner): it loads Typer only; SQLAlchemy and Rich
 are loaded by the commands that use them (``tests/test_cli_speed.py`` holds the line).
@@ -48,6 +50,10 @@ milliseconds and a ``Z`` (``"2024-05-01T12:03:04.250Z"``) or null; ``duration_s`
      "traces": [{"attempt", "created_at", "shipped_at", "ship_load_id", "ship_error"}, ...]}
 
 With ``--payload`` each trace also has ``"payload"``: the stored trace, parsed from JSON.
+
+``prune --json`` (the counts a ``--dry-run`` would delete, else those deleted)::
+
+    {"pruned": {"runs", "attempts", "transitions", "traces"}, "dry_run": bool, "cutoff": "...Z"}
 """
 
 from __future__ import annotations
@@ -247,6 +253,71 @@ def graph(
     from engine._machine import mermaid_diagram
 
     sys.stdout.write(mermaid_diagram().rstrip("\n") + "\n")
+
+
+def _older_than(value: str) -> float:
+    from ._cli_format import AGE_FORMS, parse_age
+
+    text = value.strip()
+    negative = text.startswith("-")
+    age = parse_age(text[1:] if negative else text)
+    if age is None:
+        raise typer.BadParameter(f"{value!r} is not an age; use {AGE_FORMS}")
+    if negative or age == 0:
+        raise typer.BadParameter(f"{value!r} would prune every finished run; give an age above 0, {AGE_FORMS}")
+    return age
+
+
+@app.command(epilog=EPILOG)
+def prune(
+    older_than: str = typer.Option(
+        ...,
+        "--older-than",
+        callback=_older_than,
+        metavar="AGE",
+        help="Required. Prune runs started more than AGE ago: a number followed by s, m, h, d or w (90m, 12h, 30d).",
+    ),
+    keep_failed: bool = typer.Option(
+        False, "--keep-failed", help="Keep failed, crashed and interrupted runs (prune only done and recovered ones)."
+    ),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Count what would be pruned; delete nothing."),
+    vacuum: bool = typer.Option(
+        True, "--vacuum/--no-vacuum", help="SQLite: VACUUM after pruning so that the file shrinks (default)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the counts as JSON, the cutoff in UTC."),
+) -> None:
+    """Delete finished runs started before a cutoff, with their attempts, transitions and traces.
+
+    A running run is never deleted. Works in batches, each a short transaction, so pipelines running
+    meanwhile keep writing. A journal that does not exist has nothing to prune.
+    """
+    import time
+
+    from journal import PruneResult, redacted
+
+    from ._cli_format import prune_json, prune_line
+    from ._cli_journal import open_for_reading, size_on_disk
+
+    url = _url()
+    cutoff = time.time() - float(older_than)
+    size_before = size_on_disk(url)
+    jnl = open_for_reading(url)
+    if jnl is None:
+        result = PruneResult()
+    else:
+        with jnl:
+            result = jnl.prune(cutoff, keep_failed=keep_failed, dry_run=dry_run, vacuum=vacuum)
+    if as_json:
+        _emit_json(prune_json(result, dry_run=dry_run, cutoff=cutoff))
+    elif jnl is None:
+        typer.echo(f"nothing to prune: journal {redacted(url)} does not exist yet", err=True)
+    else:
+        print(
+            prune_line(
+                result, cutoff=cutoff, dry_run=dry_run, keep_failed=keep_failed,
+                size_before=size_before, size_after=size_on_disk(url),
+            )
+        )
 
 
 @db_app.command("path")
