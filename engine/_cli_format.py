@@ -257,3 +257,29 @@ def prune_line(
 
 def _count(n: int, noun: str) -> str:
     return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
+def outcome_json(outcome: Any) -> dict[str, Any]:
+    return {
+        "run_id": outcome.run_id,
+        "pipeline": outcome.pipeline_name,
+        "stopped_in": outcome.stopped_in,
+        "status": outcome.status,
+        "load_ids": list(outcome.load_ids),
+        "traces_shipped": outcome.traces_shipped,
+        "error": outcome.error,
+        "notes": list(outcome.notes),
+    }
+
+
+def outcome_line(outcome: Any) -> str:
+    """``<run id> <pipeline>: crashed in load -> recovered (1 package loaded, 2 traces shipped)``."""
+    facts = []
+    if outcome.load_ids:
+        facts.append(f"{len(outcome.load_ids)} package(s) loaded")
+    if outcome.traces_shipped:
+        facts.append(f"{outcome.traces_shipped} trace(s) shipped")
+    if outcome.error:
+        facts.append(first_line(outcome.error, 200))
+    tail = f" ({', '.join(facts)})" if facts else ""
+    return f"{outcome.run_id} {outcome.pipeline_name}: stopped in {outcome.stopped_in} -> {outcome.status}{tail}"

@@ -20,6 +20,8 @@ FINAL_STATES = ("done", "failed", "interrupted", "crashed", "recovered")
 STATES = ("created", *WORK_STATES, "store_trace", "retry_wait", *FINAL_STATES)
 #: States a live process may hold; a run found in one of them with its process gone has crashed.
 LIVE_STATES = tuple(s for s in STATES if s not in FINAL_STATES)
+#: Final states a run can be taken up again from, by `recover` or `resume`, as a new attempt.
+CONTINUABLE_STATES = ("crashed", "interrupted", "failed")
 
 TRANSITIONS: list[dict[str, Any]] = [
     {"trigger": "start", "source": "created", "dest": "clean_folder"},
@@ -33,7 +35,9 @@ TRANSITIONS: list[dict[str, Any]] = [
     # An attempt ends, well or badly, in store_trace.
     {"trigger": "attempt_done", "source": ["finalize_pending", "load"], "dest": "store_trace"},
     {"trigger": "attempt_failed", "source": list(WORK_STATES), "dest": "store_trace"},
-    {"trigger": "finish", "source": "store_trace", "dest": "done"},
+    # A recovery only finalizes what the run left behind; a run that loaded its data is done.
+    {"trigger": "finish", "source": "store_trace", "dest": "recovered", "conditions": "recovering"},
+    {"trigger": "finish", "source": "store_trace", "dest": "done", "unless": "recovering"},
     # Pending packages were finalized; the caller's data is the next attempt.
     {"trigger": "continue_run", "source": "store_trace", "dest": "extract", "unless": "finalize_only"},
     {"trigger": "retry", "source": "store_trace", "dest": "retry_wait"},
@@ -43,9 +47,11 @@ TRANSITIONS: list[dict[str, Any]] = [
     ),
     {"trigger": "give_up", "source": ["store_trace", "retry_wait"], "dest": "failed"},
     {"trigger": "halt", "source": ["store_trace", "retry_wait"], "dest": "interrupted"},
-    # Set by recovery, from the outside, for a run whose process is gone.
+    # Journaled from the outside, by crash detection, for a run whose process is gone.
     {"trigger": "crash", "source": list(LIVE_STATES), "dest": "crashed"},
-    {"trigger": "recover", "source": ["crashed", "interrupted", "failed"], "dest": "recovered"},
+    # A new attempt of an ended run, in a new process: finalize what it left (recover), or go on (resume).
+    {"trigger": "recover", "source": list(CONTINUABLE_STATES), "dest": "clean_folder"},
+    {"trigger": "resume_run", "source": list(CONTINUABLE_STATES), "dest": "clean_folder"},
 ]
 
 
@@ -55,6 +61,9 @@ class MachineModel:
     state: str
 
     def finalize_only(self, event) -> bool:
+        raise NotImplementedError
+
+    def recovering(self, event) -> bool:
         raise NotImplementedError
 
     def is_target(self, event) -> bool:
@@ -82,6 +91,9 @@ def mermaid_diagram() -> str:
 
     class _Drawing(MachineModel):
         def finalize_only(self, event) -> bool:  # pragma: no cover - never triggered
+            return False
+
+        def recovering(self, event) -> bool:  # pragma: no cover - never triggered
             return False
 
         def journal(self, event) -> None:  # pragma: no cover - never triggered

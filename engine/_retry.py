@@ -111,6 +111,35 @@ def is_last_attempt(state: RetryCallState) -> bool:
     return bool(state.retry_object.stop(state))
 
 
+def policy_spec(policy: Retrying) -> Optional[dict]:
+    """The policy in dlt+'s run_config shape (type, max_attempts, multiplier, min, max), so that a run can be
+    recovered from the journal with the same policy; None for a policy that shape cannot express."""
+    stop, wait = policy.stop, policy.wait
+    if not isinstance(stop, tenacity.stop_after_attempt):
+        return None
+    attempts = stop.max_attempt_number
+    if attempts <= 1:
+        return {"type": "none"}
+    if isinstance(wait, tenacity.wait_exponential) and wait.exp_base == 2:
+        return {"type": "backoff", "max_attempts": attempts, "multiplier": wait.multiplier, "min": wait.min,
+                "max": wait.max}
+    if isinstance(wait, tenacity.wait_fixed):  # wait_none is a wait_fixed(0)
+        return {"type": "fixed", "max_attempts": attempts, "multiplier": wait.wait_fixed}
+    return None
+
+
+def policy_from_spec(spec: Optional[dict]) -> Optional[Retrying]:
+    """The tenacity policy for a run_config ``retry_policy`` (validated before it gets here); None for one attempt."""
+    if not spec or spec.get("type", "none") == "none":
+        return None
+    stop = stop_after_attempt(spec["max_attempts"])
+    if spec["type"] == "fixed":
+        # dlt+ retries a fixed policy at once; `multiplier`, when given, is the wait in seconds
+        return Retrying(stop=stop, wait=tenacity.wait_fixed(spec.get("multiplier") or 0), reraise=True)
+    bounds = {name: spec[name] for name in ("multiplier", "min", "max") if spec.get(name) is not None}
+    return Retrying(stop=stop, wait=tenacity.wait_exponential(**bounds), reraise=True)
+
+
 def describe_policy(policy: Retrying) -> dict[str, str]:
     """A policy as plain text for the journal, e.g. ``{"stop": "stop_after_attempt(max_attempt_number=5)"}``."""
     return {

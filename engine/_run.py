@@ -17,12 +17,12 @@ from dlt.common.runtime import signals
 from dlt.pipeline.exceptions import PipelineStepFailed
 from tenacity import RetryCallState, Retrying
 
-from journal import AttemptEnd, AttemptStart, Journal, NewRun, RunChange, Transition
+from journal import AttemptEnd, AttemptStart, Journal, NewRun, Owner, Run, RunChange, Transition
 
 from . import _process, _steps, _traces
 from ._callbacks import Callbacks
 from ._heartbeat import Heartbeat
-from ._machine import MachineModel, build_machine
+from ._machine import CONTINUABLE_STATES, MachineModel, build_machine
 from ._retry import ErrorClass, classify, compose, is_last_attempt, retry_if_step_retryable
 from ._secrets import Scrubber
 
@@ -42,6 +42,19 @@ class RunOptions:
     retry_policy: Retrying
     retry_pipeline_steps: tuple[str, ...]
     heartbeat_interval: float
+
+
+@dataclass(frozen=True)
+class Continuation:
+    """An ended run taken up again by this process as a new attempt.
+
+    ``trigger`` is "recover" (finalize what the run left behind; it ends ``recovered``) or
+    "resume_run" (go on with the run's data); ``details`` say who took it up, for the journal.
+    """
+
+    run: Run
+    trigger: str
+    details: Mapping[str, Any]
 
 
 @dataclass(frozen=True)
@@ -88,6 +101,7 @@ class JournaledRun(MachineModel):
         data: Any = None,
         finalize_only: bool = False,
         extract_kwargs: Optional[Mapping[str, Any]] = None,
+        continuation: Optional[Continuation] = None,
     ):
         self.journal_store = journal
         self.pipeline = pipeline
@@ -113,12 +127,17 @@ class JournaledRun(MachineModel):
         self._attempt_spans: frozenset[str] = frozenset()
         self._phase = "run"
         self._open_attempt_end: Optional[AttemptEnd] = None
-        build_machine(self)
+        self.continuation = continuation
+        self._opening_details: Optional[dict[str, Any]] = None
+        build_machine(self, initial=continuation.run.state if continuation else "created")
 
     # the machine's callbacks
 
     def finalize_only(self, event) -> bool:
         return self.finalize_only_call
+
+    def recovering(self, event) -> bool:
+        return self.continuation is not None and self.finalize_only_call
 
     def journal(self, event) -> None:
         details = event.kwargs.get("details")
@@ -163,20 +182,10 @@ class JournaledRun(MachineModel):
     # driving
 
     def execute(self) -> Any:
-        pipeline = self.pipeline
-        self.run_id = self.journal_store.start_run(
-            NewRun(
-                pipeline_name=pipeline.pipeline_name,
-                pipelines_dir=pipeline.pipelines_dir,
-                destination_type=pipeline.destination.destination_type if pipeline.destination else None,
-                destination_name=pipeline.destination.destination_name if pipeline.destination else None,
-                dataset_name=pipeline.dataset_name,
-                host=_process.host(),
-                pid=os.getpid(),
-                process_started_at=_process.started_at_of(os.getpid()),
-                config=self.config,
-            )
-        )
+        if self.continuation is None:
+            self._start()
+        else:
+            self._take_up(self.continuation)
         with Heartbeat(self.journal_store, self.run_id, self.options.heartbeat_interval), \
                 signals.intercepted_signals():
             try:
@@ -190,7 +199,44 @@ class JournaledRun(MachineModel):
             self._conclude_success()
             return result
 
+    def _start(self) -> None:
+        """Journal the new run, holding its pipeline's lease (LeaseHeld if another run holds it)."""
+        pipeline = self.pipeline
+        owner = _owner()
+        self.run_id, takeover = self.journal_store.start_leased_run(
+            NewRun(
+                pipeline_name=pipeline.pipeline_name,
+                pipelines_dir=pipeline.pipelines_dir,
+                destination_type=pipeline.destination.destination_type if pipeline.destination else None,
+                destination_name=pipeline.destination.destination_name if pipeline.destination else None,
+                dataset_name=pipeline.dataset_name,
+                host=owner.host,
+                pid=owner.pid,
+                process_started_at=owner.process_started_at,
+                config=self.config,
+            )
+        )
+        self._opening_details = {"lease": takeover} if takeover else None
+
+    def _take_up(self, continuation: Continuation) -> None:
+        """Make the ended run this process's own again (compare-and-set on its state, with the lease)."""
+        run, self.seq, takeover = self.journal_store.reclaim_run(
+            continuation.run.id, statuses=(continuation.run.state,), owner=_owner()
+        )
+        self.run_id, self.attempt = run.id, run.attempt
+        self._opening_details = {**continuation.details, **({"lease": takeover} if takeover else {})}
+        if self.options.store_trace_info:
+            # The destination's trace table must tell the attempt that died, from what the journal saw of it.
+            story = self.journal_store.get_story(run.id)
+            traced = {trace.attempt for trace in story.traces}
+            for attempt in story.attempts:
+                if attempt.outcome == "crashed" and attempt.number not in traced:
+                    payload = _traces.reconstructed_payload(story, attempt, self.scrubber)
+                    self.journal_store.add_trace(run.id, attempt.number, run.pipeline_name, payload)
+
     def _drive(self) -> Any:
+        if self.continuation is not None and self.finalize_only_call:
+            return self._run_phase("recover")
         first_phase = "finalize" if _steps.pending_load_ids(self.pipeline) else "run"
         result = self._run_phase(first_phase)
         if first_phase == "finalize" and not self.finalize_only_call and self.failure is None:
@@ -211,11 +257,14 @@ class JournaledRun(MachineModel):
         self._attempt_load_ids = []
         self._attempt_started_at = time.time()
         self._attempt_spans = _traces.span_ids(self.pipeline)
+        opening = self.continuation.trigger if self.state in CONTINUABLE_STATES else _OPENING_TRIGGER[self.state]
         self.trigger(
-            _OPENING_TRIGGER[self.state],
+            opening,
             target=target,
+            details=self._opening_details,
             attempt_start=AttemptStart(self.attempt, self._phase, self._attempt_started_at),
         )
+        self._opening_details = None
         try:
             while self.state != "store_trace":
                 signals.raise_if_signalled()
@@ -301,7 +350,8 @@ class JournaledRun(MachineModel):
             report = {"traces_deferred": "stop signal received"}
         else:
             report = self._ship()
-        self.trigger("finish", details=report or None, change=RunChange(status="done", finished=True))
+        status = "recovered" if self.recovering(None) else "done"
+        self.trigger("finish", details=report or None, change=RunChange(status=status, finished=True))
 
     def _conclude_failure(self, exc: Optional[BaseException]) -> None:
         interrupted = exc is not None and classify(exc) is ErrorClass.INTERRUPTED
@@ -326,3 +376,8 @@ class JournaledRun(MachineModel):
                 error_message=failure.message if failure else None,
             ),
         )
+
+
+def _owner() -> Owner:
+    pid = os.getpid()
+    return Owner(host=_process.host(), pid=pid, process_started_at=_process.started_at_of(pid))

@@ -40,8 +40,9 @@ import dlt
 from dlt.common.configuration.providers import EnvironProvider
 from dlt.common.configuration.utils import auto_cast
 from dlt.common.typing import AnyType
-from tenacity import Retrying, stop_after_attempt, wait_exponential, wait_fixed
+from tenacity import Retrying
 
+from ._retry import policy_from_spec
 from ._runner import _steps_argument
 
 RETRY_POLICY_TYPES = ("none", "fixed", "backoff")
@@ -105,16 +106,7 @@ class RunConfig:
 
     def retrying(self) -> Optional[Retrying]:
         """A fresh tenacity policy for the Runner; None for a single attempt."""
-        policy = self.retry_policy
-        if policy["type"] == "none":
-            return None
-        stop = stop_after_attempt(policy["max_attempts"])
-        if policy["type"] == "backoff":
-            wait = wait_exponential(multiplier=policy["multiplier"], min=policy["min"], max=policy["max"])
-            return Retrying(stop=stop, wait=wait, reraise=True)
-        if policy["multiplier"] is None:
-            return Retrying(stop=stop, reraise=True)
-        return Retrying(stop=stop, wait=wait_fixed(policy["multiplier"]), reraise=True)
+        return policy_from_spec(self.retry_policy)
 
 
 def resolve_run_config(pipeline_name: str, yml_run_config: Any, pipeline_names: Sequence[str]) -> RunConfig:

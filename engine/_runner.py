@@ -5,19 +5,21 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
+import os
 import threading
 from typing import Any, Optional, Sequence, Union
 
 from dlt.pipeline.pipeline import Pipeline
 from tenacity import Retrying
 
-from journal import Journal
+from journal import Journal, Run
 
-from . import _crashes, _traces
+from . import _crashes, _process, _traces
 from ._callbacks import Callbacks
 from ._heartbeat import heartbeat_interval
-from ._retry import PIPELINE_STEPS, describe_policy, single_attempt
-from ._run import JournaledRun, RunOptions
+from ._reattach import pipeline_facts
+from ._retry import PIPELINE_STEPS, describe_policy, policy_spec, single_attempt
+from ._run import Continuation, JournaledRun, RunOptions
 from ._secrets import scrubber_for
 
 log = logging.getLogger("dlt.runjournal")
@@ -121,37 +123,15 @@ class Runner:
                 staging=kwargs.get("staging"),
             )
             self.pipeline._set_dataset_name(kwargs.get("dataset_name"))
-        self.__dict__.pop("_scrubber", None)  # new credentials: their secrets must be masked too
+        # new credentials: their secrets must be masked too, and the journal must attach to the new destination
+        self.__dict__.pop("_scrubber", None)
+        self.__dict__.pop("_reattach_facts", None)
 
     def _execute(self, call: str, **run_kwargs: Any):
         pipeline = self.pipeline
         callbacks = Callbacks(pipeline.collector)
-        scrubber = self._scrubber
-        options = RunOptions(
-            run_from_clean_folder=self.run_from_clean_folder,
-            store_trace_info=self.store_trace_info,
-            retry_policy=self.retry_policy,
-            retry_pipeline_steps=self.retry_pipeline_steps,
-            heartbeat_interval=heartbeat_interval(),
-        )
-        for crashed in _crashes.detect(self.journal, pipeline=pipeline.pipeline_name):
-            log.warning(
-                "run %s of pipeline %s crashed in state %s (process %s@%s gone); journaled as crashed",
-                crashed.id, crashed.pipeline_name, crashed.state, crashed.pid, crashed.host,
-            )
-        shipper = None
-        if self.store_trace_info:
-            shipper = _traces.TraceShipper(self.journal, pipeline.pipeline_name, self._get_trace_pipeline, scrubber)
-        run = JournaledRun(
-            journal=self.journal,
-            pipeline=pipeline,
-            options=options,
-            shipper=shipper,
-            scrubber=scrubber,
-            config={**self._config(call, run_kwargs.get("extract_kwargs") or {}),
-                    "heartbeat_interval": options.heartbeat_interval},
-            **run_kwargs,
-        )
+        self._recover_crashed_runs()
+        run = self._journaled_run(call, **run_kwargs)
         callbacks("on_before", pipeline)
         try:
             return run.execute()
@@ -160,10 +140,71 @@ class Runner:
             success = run.state == "done"
             callbacks("on_after", pipeline, pipeline.last_trace, success, dict(run.row_counts))
 
+    def _recover_crashed_runs(self) -> None:
+        """Journal this pipeline's dead runs as crashed, then recover each, oldest first, before a new run."""
+        pipeline = self.pipeline
+        for crashed in _crashes.detect(self.journal, pipeline=pipeline.pipeline_name):
+            log.warning(
+                "run %s of pipeline %s crashed in state %s (process %s@%s gone); journaled as crashed",
+                crashed.id, crashed.pipeline_name, crashed.state, crashed.pid, crashed.host,
+            )
+        crashed_runs = self.journal.list_runs(pipeline=pipeline.pipeline_name, status="crashed", limit=None)
+        for crashed in reversed(crashed_runs):
+            if crashed.pipelines_dir != pipeline.pipelines_dir:
+                continue  # another working directory: not ours to finalize
+            log.warning("recovering crashed run %s of pipeline %s before the new run", crashed.id, crashed.pipeline_name)
+            self.take_up(crashed, "recover", {"by": f"the next run of the pipeline (pid {os.getpid()})"})
+
+    def take_up(self, run: Run, trigger: str, details: dict, *, data: Any = None, extract_kwargs=None):
+        """Continue an ended run of this pipeline as a new attempt: "recover" finalizes what it left behind,
+        "resume_run" also extracts ``data`` again. Returns the LoadInfo of the last load, or None."""
+        journaled = self._journaled_run(
+            "recover" if trigger == "recover" else "resume",
+            finalize_only=data is None,
+            data=data,
+            extract_kwargs=extract_kwargs,
+            continuation=Continuation(run, trigger, {**details, "host": _process.host()}),
+        )
+        try:
+            return journaled.execute()
+        finally:
+            self.last_run_id = journaled.run_id
+
+    def _journaled_run(self, call: str, **run_kwargs: Any) -> JournaledRun:
+        options = RunOptions(
+            run_from_clean_folder=self.run_from_clean_folder,
+            store_trace_info=self.store_trace_info,
+            retry_policy=self.retry_policy,
+            retry_pipeline_steps=self.retry_pipeline_steps,
+            heartbeat_interval=heartbeat_interval(),
+        )
+        shipper = None
+        if self.store_trace_info:
+            shipper = _traces.TraceShipper(
+                self.journal, self.pipeline.pipeline_name, self._get_trace_pipeline, self._scrubber
+            )
+        return JournaledRun(
+            journal=self.journal,
+            pipeline=self.pipeline,
+            options=options,
+            shipper=shipper,
+            scrubber=self._scrubber,
+            config={**self._config(call, run_kwargs.get("extract_kwargs") or {}),
+                    "heartbeat_interval": options.heartbeat_interval},
+            **run_kwargs,
+        )
+
     @functools.cached_property
     def _scrubber(self):
         # Resolving the destinations' configuration costs tens of ms: once per runner, not per run.
         return scrubber_for(self.pipeline, self.trace_pipeline)
+
+    @functools.cached_property
+    def _reattach_facts(self) -> dict[str, Any]:
+        facts = {"reattach": pipeline_facts(self.pipeline, self._scrubber)}
+        if self.trace_pipeline is not None:
+            facts["reattach_trace_pipeline"] = pipeline_facts(self.trace_pipeline, self._scrubber)
+        return facts
 
     @functools.cached_property
     def _default_trace_pipeline(self) -> Pipeline:
@@ -172,17 +213,23 @@ class Runner:
     def _get_trace_pipeline(self) -> Pipeline:
         return self.trace_pipeline or self._default_trace_pipeline
 
+    #: Where the run was started from; a project run (`runjournal run`) says which dlt.yml, so it can be resumed.
+    _origin: dict[str, Any] = {"origin": "python"}
+
     def _config(self, call: str, extract_kwargs: dict) -> dict[str, Any]:
         """What the journal keeps of this run's configuration: never a secret, never the data."""
         trace_pipeline = self.trace_pipeline
         return {
-            "origin": "python",
+            **self._origin,
             "call": call,
             "run_from_clean_folder": self.run_from_clean_folder,
             "store_trace_info": trace_pipeline.pipeline_name if trace_pipeline else self.store_trace_info,
             "retry_policy": describe_policy(self.retry_policy),
+            # The same policy again for `runjournal recover`, when dlt+'s run_config shape can say it.
+            "retry_spec": policy_spec(self.retry_policy),
             "retry_pipeline_steps": list(self.retry_pipeline_steps),
             "run_kwargs": {k: _plain(v) for k, v in extract_kwargs.items()},
+            **self._reattach_facts,
         }
 
 

@@ -9,7 +9,7 @@ every string it records.
 from __future__ import annotations
 
 import re
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, Optional
 
 from dlt.common.configuration import inject_section
 from dlt.common.configuration.specs import BaseConfiguration
@@ -55,15 +55,22 @@ def scrubber_for(*pipelines) -> Scrubber:
     return Scrubber(secrets)
 
 
-def _destination_secrets(pipeline_name: str, destination) -> set[str]:
-    """Secret values of the destination's configuration, resolved without connecting."""
+def destination_configuration(pipeline_name: str, destination) -> Optional[BaseConfiguration]:
+    """The destination's configuration as the pipeline would resolve it, without connecting; None if it cannot be."""
     try:
         context = ConfigSectionContext(
             pipeline_name=pipeline_name, sections=(), merge_style=ConfigSectionContext.prefer_existing
         )
         with inject_section(context):
-            config = destination.configuration(None, accept_partial=True)
-    except Exception:  # noqa: BLE001 - an unresolvable config holds no secret to hide
+            return destination.configuration(None, accept_partial=True)
+    except Exception:  # noqa: BLE001 - an unresolvable config holds no secret to hide and nothing to keep
+        return None
+
+
+def _destination_secrets(pipeline_name: str, destination) -> set[str]:
+    """Secret values of the destination's configuration."""
+    config = destination_configuration(pipeline_name, destination)
+    if config is None:
         return set()
     found = {str(value) for value in _secret_values(config) if value}
     credentials = getattr(config, "credentials", None)

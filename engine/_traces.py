@@ -14,8 +14,9 @@ from typing import Any, Callable, Mapping, Optional
 import dlt
 from dlt.common.json import json
 
-from journal import Journal, TraceRecord
+from journal import Attempt, Journal, RunStory, TraceRecord, Transition
 
+from ._machine import WORK_STATES
 from ._secrets import Scrubber
 
 log = logging.getLogger("dlt.runjournal")
@@ -68,6 +69,57 @@ def attempt_payload(
     payload.update(facts)
     # Scrub the decoded values, not the JSON text: escaping hides a secret with quotes or backslashes.
     return json.dumps(scrubber.scrub_data(json.loads(json.dumps(payload))))
+
+
+def reconstructed_payload(story: RunStory, attempt: Attempt, scrubber: Scrubber) -> str:
+    """The trace of an attempt whose process died, told from its transitions in the journal.
+
+    dlt's own trace of that attempt died with the process; what the journal saw is which work
+    states the attempt entered, what each finished with, and where and when it stopped.
+    """
+    moves = [t for t in story.transitions if t.attempt == attempt.number]
+    crash = next((t for t in reversed(moves) if t.trigger == "crash"), None)
+    steps = []
+    for entered, left in zip(moves, [*moves[1:], None]):
+        if entered.dest not in WORK_STATES:
+            continue
+        died_here = left is None or left is crash
+        steps.append({
+            "step": entered.dest,
+            "started_at": entered.at,
+            "finished_at": None if died_here else left.at,
+            "step_info": None if died_here else left.details,
+            "step_exception": _death(crash) if died_here else None,
+        })
+    payload = {
+        "transaction_id": None,
+        "pipeline_name": story.run.pipeline_name,
+        "reconstructed": True,
+        "steps": steps,
+        "run_id": story.run.id,
+        "attempt": attempt.number,
+        "phase": attempt.phase,
+        "outcome": "crashed",
+        "started_at": attempt.started_at,
+        "finished_at": attempt.finished_at,
+        "failed_step": crash.source if crash else (steps[-1]["step"] if steps else None),
+        "error_class": "crashed",
+        "exception_type": "ProcessGone",
+        "exception_message": _death(crash),
+    }
+    return json.dumps(scrubber.scrub_data(payload))
+
+
+def _death(crash: Optional[Transition]) -> str:
+    if crash is None:
+        return "the process died; the journal has no crash evidence"
+    evidence = dict(crash.details or {})
+    where = f"in state {crash.source}"
+    if evidence.get("reason") == "heartbeat stale":
+        return f"process {evidence.get('pid')}@{evidence.get('host')} stopped beating {where} " \
+               f"({evidence.get('heartbeat_age_s')}s since its last heartbeat)"
+    return f"process {evidence.get('pid')}@{evidence.get('host')} was gone {where} " \
+           f"({evidence.get('heartbeat_age_s')}s after its last heartbeat)"
 
 
 def _step_asdict(step) -> dict:

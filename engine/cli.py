@@ -241,6 +241,80 @@ def show(
     print_story(console(), story, payload=payload)
 
 
+def _open_for_work():
+    """The journal for a command that changes runs; SystemExit(0) with a message when it does not exist."""
+    from ._cli_journal import open_for_reading
+
+    jnl = open_for_reading(_url())
+    if jnl is None:
+        from journal import redacted
+
+        typer.echo(f"no runs in journal {redacted(_url())} (it does not exist yet)", err=True)
+        raise typer.Exit(EXIT_OK)
+    return jnl
+
+
+def _report(outcomes: list, as_json: bool) -> None:
+    from ._cli_format import outcome_json, outcome_line
+
+    if as_json:
+        _emit_json({"runs": [outcome_json(o) for o in outcomes]})
+    else:
+        for outcome in outcomes:
+            print(outcome_line(outcome))
+            for note in outcome.notes:
+                print(f"  note: {note}")
+    if any(o.status not in ("recovered", "done") for o in outcomes):
+        raise typer.Exit(EXIT_RUN_FAILED)
+
+
+@app.command(epilog=EPILOG)
+def recover(
+    pipelines: Optional[List[str]] = typer.Argument(
+        None, metavar="[PIPELINE]...", help="Only runs of these pipelines (default: all)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help='Print {"runs": [OUTCOME, ...]} as JSON.'),
+) -> None:
+    """Recover crashed and interrupted runs: finalize what they left, ship their traces, mark them recovered.
+
+    Attaches to each run's pipeline from what the journal kept (secrets come from dlt's config
+    providers again), from any working directory. Running it twice does nothing the second time.
+    Exit 1 if a run could not be recovered (it is then marked failed, with the reason).
+    """
+    from ._recovery import recover as recover_runs
+
+    with _open_for_work() as jnl:
+        outcomes = recover_runs(jnl, pipelines or ())
+    if not outcomes and not as_json:
+        typer.echo("nothing to recover: no crashed or interrupted runs", err=True)
+    _report(outcomes, as_json)
+
+
+@app.command(epilog=EPILOG)
+def resume(
+    run_id: str = typer.Argument(..., metavar="RUN_ID", help="A run id, or a unique prefix of one."),
+    as_json: bool = typer.Option(False, "--json", help='Print {"runs": [OUTCOME]} as JSON.'),
+) -> None:
+    """Continue a crashed, interrupted or failed run from where the journal says it stopped, as a new attempt.
+
+    A run started by `runjournal run` extracts its source again if it died before its data reached
+    a load package; a run started from Python has what it left pending finalized (its data is in
+    the caller's code). Exit 1 if the run fails again.
+    """
+    from ._recovery import resume as resume_run
+
+    with _open_for_work() as jnl:
+        outcome = resume_run(jnl, run_id, source_factory=_project_source)
+    _report([outcome], as_json)
+
+
+def _project_source(run):
+    """The source of a run started by `runjournal run`, built again from its dlt.yml."""
+    from ._project import load_project
+
+    return load_project(run.config["project"]).pipeline(run.config["project_pipeline"]).build_source()
+
+
 class GraphFormat(str, enum.Enum):
     mermaid = "mermaid"
 
@@ -398,12 +472,19 @@ def _exit_code(exc: BaseException) -> Optional[int]:
     """The exit code for an error the commands raise on purpose; None for a bug."""
     if "journal" not in sys.modules:  # the journal was never loaded: none of its errors
         return None
-    from journal import JournalError, RunNotFound
+    from journal import JournalError, LeaseHeld, RunNotFound, RunNotReclaimable
 
     from ._cli_journal import ConfigError
 
-    if isinstance(exc, (RunNotFound, ConfigError)):
+    if isinstance(exc, (RunNotFound, RunNotReclaimable, ConfigError)):
         return EXIT_USAGE
+    if "engine._project" in sys.modules:
+        from ._project import ProjectError
+
+        if isinstance(exc, ProjectError):
+            return EXIT_USAGE
+    if isinstance(exc, LeaseHeld):
+        return EXIT_RUN_FAILED
     if isinstance(exc, JournalError):
         return EXIT_JOURNAL
     return None

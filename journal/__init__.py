@@ -4,7 +4,14 @@ Knows nothing of dlt or the engine, so that read-only tools start fast.
 """
 
 from ._dialects import default_url, redacted
-from ._errors import JournalError, JournalSchemaError, JournalUnavailable, RunNotFound
+from ._errors import (
+    JournalError,
+    JournalSchemaError,
+    JournalUnavailable,
+    LeaseHeld,
+    RunNotFound,
+    RunNotReclaimable,
+)
 from ._journal import Journal
 from ._records import (
     ATTEMPT_OUTCOMES,
@@ -13,6 +20,7 @@ from ._records import (
     AttemptEnd,
     AttemptStart,
     NewRun,
+    Owner,
     PruneResult,
     Run,
     RunChange,
@@ -31,11 +39,14 @@ __all__ = [
     "JournalError",
     "JournalSchemaError",
     "JournalUnavailable",
+    "LeaseHeld",
     "NewRun",
+    "Owner",
     "PruneResult",
     "Run",
     "RunChange",
     "RunNotFound",
+    "RunNotReclaimable",
     "RunStory",
     "TraceRecord",
     "Transition",

@@ -15,3 +15,25 @@ class JournalSchemaError(JournalError):
 
 class RunNotFound(JournalError, LookupError):
     """No run matches the given id or id prefix (or more than one does)."""
+
+
+class RunNotReclaimable(JournalError):
+    """Recover or resume was asked for a run that is not crashed, interrupted or failed (any more)."""
+
+
+class LeaseHeld(JournalError):
+    """Another live run holds the pipeline's lease: two processes must not share a working directory."""
+
+    def __init__(self, pipeline_name: str, pipelines_dir: str, holder):
+        import datetime as _dt
+
+        self.pipeline_name = pipeline_name
+        self.pipelines_dir = pipelines_dir
+        self.holder = holder
+        since = _dt.datetime.fromtimestamp(holder.started_at, _dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+        super().__init__(
+            f"pipeline {pipeline_name!r} (pipelines dir {pipelines_dir}) is being run by run {holder.id} "
+            f"(host {holder.host}, pid {holder.pid}, since {since}, state {holder.state}); nothing was started. "
+            "Wait for it to finish; if its process is gone, the next run (or `runjournal runs`) marks it crashed "
+            "and takes the pipeline over."
+        )

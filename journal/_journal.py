@@ -12,8 +12,10 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from . import _migrate, _prune, _queries, _store
 from ._dialects import WRITE, build_engine, default_url, redacted
-from ._errors import JournalError, JournalUnavailable
-from ._records import AttemptEnd, AttemptStart, NewRun, PruneResult, Run, RunChange, RunStory, TraceRecord, Transition
+from ._errors import JournalError, JournalUnavailable, RunNotReclaimable
+from ._records import (
+    AttemptEnd, AttemptStart, NewRun, Owner, PruneResult, Run, RunChange, RunStory, TraceRecord, Transition,
+)
 
 
 def new_run_id(at: float) -> str:
@@ -94,6 +96,39 @@ class Journal:
         with self._write() as conn:
             _store.insert_run(conn, run_id, new, at)
         return run_id
+
+    def start_leased_run(self, new: NewRun, *, at: Optional[float] = None) -> tuple[str, Optional[dict]]:
+        """Start a run holding its pipeline's lease, in one transaction; nothing is written if it is held.
+
+        Returns the run id and what was taken over from the previous holder (None if nothing).
+        Raises :class:`LeaseHeld` while another run of the pipeline is running.
+        """
+        at = time.time() if at is None else at
+        run_id = new_run_id(at)
+        with self._write() as conn:
+            _store.insert_run(conn, run_id, new, at)
+            takeover = _store.take_lease(conn, new.pipeline_name, new.pipelines_dir or "", run_id, at)
+        return run_id, takeover
+
+    def reclaim_run(
+        self, run_id: str, *, statuses: Sequence[str], owner: Owner, at: Optional[float] = None
+    ) -> tuple[Run, int, Optional[dict]]:
+        """Make a run that ended in one of ``statuses`` running again in ``owner``'s process, with its lease.
+
+        Returns the run as it now is, its last transition's seq and what the lease took over.
+        Raises :class:`RunNotReclaimable` if the run's status is not one of ``statuses`` (someone
+        else got there first), :class:`LeaseHeld` if another run of the pipeline is running.
+        """
+        at = time.time() if at is None else at
+        with self._write() as conn:
+            if not _store.reclaim_run(conn, run_id, tuple(statuses), owner, at):
+                status = _queries.get_run(conn, run_id).status
+                raise RunNotReclaimable(
+                    f"run {run_id} is {status}, not {' or '.join(statuses)}: nothing to do"
+                )
+            run = _queries.get_run(conn, run_id)
+            takeover = _store.take_lease(conn, run.pipeline_name, run.pipelines_dir or "", run_id, at)
+            return run, _store.last_seq(conn, run_id), takeover
 
     def record_transition(
         self,

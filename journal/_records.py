@@ -24,6 +24,15 @@ class NewRun:
 
 
 @dataclass(frozen=True)
+class Owner:
+    """The process that drives a run: the pid with its start time (pids are reused) on a host."""
+
+    host: str
+    pid: int
+    process_started_at: Optional[float] = None
+
+
+@dataclass(frozen=True)
 class Transition:
     seq: int
     attempt: int

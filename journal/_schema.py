@@ -107,6 +107,19 @@ traces = Table(
     UniqueConstraint("run_id", "attempt"),
 )
 
+# One row per pipeline working directory: the run that may use it. The holder is live while its
+# run's status is "running", so ending or crashing a run frees the lease with no second write.
+# No foreign key: pruning an old run must not need the lease row to go first.
+leases = Table(
+    "leases",
+    metadata,
+    Column("pipeline_name", String(255), primary_key=True),
+    Column("pipelines_dir", Text, primary_key=True),
+    Column("run_id", String(32), nullable=False),
+    Column("acquired_at", Float, nullable=False),
+    Column("taken_over_from", String(32), nullable=True),
+)
+
 # The outbox of traces still to ship is read on every run: keep it an index scan.
 Index(
     "ix_traces_unshipped",

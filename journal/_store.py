@@ -5,9 +5,13 @@ from __future__ import annotations
 from typing import Iterable, Optional
 
 from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
-from ._records import AttemptEnd, AttemptStart, NewRun, RunChange, Transition
-from ._schema import attempts, runs, traces, transitions
+from ._errors import LeaseHeld
+from ._records import AttemptEnd, AttemptStart, NewRun, Owner, RunChange, Transition
+from ._schema import attempts, leases, runs, traces, transitions
+
+_UPSERT_INSERT = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
 
 
 def insert_run(conn: Connection, run_id: str, new: NewRun, at: float) -> None:
@@ -30,6 +34,50 @@ def insert_run(conn: Connection, run_id: str, new: NewRun, at: float) -> None:
             config=dict(new.config),
         )
     )
+
+
+def take_lease(conn: Connection, pipeline_name: str, pipelines_dir: str, run_id: str, at: float) -> Optional[dict]:
+    """Give the pipeline's lease to ``run_id``, in the caller's transaction.
+
+    Raises :class:`LeaseHeld` while another run holding it is still running; returns what was
+    taken over from a crashed holder, or None.
+    """
+    key = (leases.c.pipeline_name == pipeline_name, leases.c.pipelines_dir == pipelines_dir)
+    # Insert-if-absent, then lock the row: on PostgreSQL a concurrent taker waits here for our commit.
+    conn.execute(
+        _UPSERT_INSERT[conn.dialect.name](leases)
+        .values(pipeline_name=pipeline_name, pipelines_dir=pipelines_dir, run_id=run_id, acquired_at=at)
+        .on_conflict_do_nothing()
+    )
+    lease = conn.execute(select(leases).where(*key).with_for_update()).one()
+    if lease.run_id == run_id:
+        return None
+    holder = conn.execute(select(runs).where(runs.c.id == lease.run_id)).first()
+    if holder is not None and holder.status == "running":
+        from ._queries import to_run
+
+        raise LeaseHeld(pipeline_name, pipelines_dir, to_run(holder))
+    conn.execute(update(leases).where(*key).values(run_id=run_id, acquired_at=at, taken_over_from=lease.run_id))
+    if holder is not None and holder.status == "crashed":
+        return {"taken_over_from": lease.run_id, "holder_status": holder.status}
+    return None  # the holder ended: an ordinary succession, not a takeover
+
+
+def reclaim_run(conn: Connection, run_id: str, statuses: tuple[str, ...], owner: Owner, at: float) -> bool:
+    """Compare-and-set: a run that ended in one of ``statuses`` is running again, in ``owner``'s process."""
+    moved = conn.execute(
+        update(runs)
+        .where(runs.c.id == run_id, runs.c.status.in_(statuses))
+        .values(status="running", host=owner.host, pid=owner.pid, process_started_at=owner.process_started_at,
+                heartbeat_at=at, finished_at=None, error_type=None, error_message=None)
+    )
+    return moved.rowcount == 1
+
+
+def last_seq(conn: Connection, run_id: str) -> int:
+    return conn.execute(
+        select(func.coalesce(func.max(transitions.c.seq), 0)).where(transitions.c.run_id == run_id)
+    ).scalar_one()
 
 
 def record_transition(
@@ -122,7 +170,7 @@ def mark_crashed(conn: Connection, run_id: str, expected_state: str, at: float, 
     if moved.rowcount != 1:
         return False
     attempt = conn.execute(select(runs.c.attempt).where(runs.c.id == run_id)).scalar_one()
-    seq = conn.execute(select(func.coalesce(func.max(transitions.c.seq), 0)).where(transitions.c.run_id == run_id)).scalar_one()
+    seq = last_seq(conn, run_id)
     conn.execute(
         insert(transitions).values(
             run_id=run_id, seq=seq + 1, attempt=attempt, source=expected_state, dest="crashed",

@@ -15,7 +15,9 @@ from journal import AttemptEnd, AttemptStart, Journal, NewRun, RunChange, Transi
 RUNJOURNAL = Path(sys.executable).parent / "runjournal"
 
 
-def cli(*args: str, url: Optional[str] = None, timeout: float = 60, **env: str) -> subprocess.CompletedProcess:
+def cli(
+    *args: str, url: Optional[str] = None, timeout: float = 60, cwd: Optional[str] = None, **env: str
+) -> subprocess.CompletedProcess:
     """``runjournal *args`` in a subprocess, with RUNJOURNAL_URL=url; never through a shell."""
     environ = dict(os.environ)
     environ.pop("COLUMNS", None)
@@ -24,7 +26,8 @@ def cli(*args: str, url: Optional[str] = None, timeout: float = 60, **env: str) 
         environ["RUNJOURNAL_URL"] = url
     environ.update(env)
     return subprocess.run(
-        [str(RUNJOURNAL), *args], capture_output=True, text=True, env=environ, timeout=timeout, check=False
+        [str(RUNJOURNAL), *args], capture_output=True, text=True, env=environ, timeout=timeout, check=False,
+        cwd=cwd,
     )
 
 

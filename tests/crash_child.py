@@ -18,7 +18,7 @@ exception's type and the types of its whole chain, the run id) and exits 0, so a
 did not exit 0 was killed.
 
 Parent side: :func:`spawn`, :func:`wait_for_marker`, :func:`result_of`, :func:`sqlite_integrity`,
-:func:`sink_calls`, :func:`table_ids`. This module imports no dlt at import time.
+:func:`sink_calls`, :func:`table_rows`, :func:`pg_rows`. This module imports no dlt at import time.
 """
 
 from __future__ import annotations
@@ -86,11 +86,12 @@ def _chain_types(exc: BaseException) -> list[str]:
 def _child(argv: list[str]) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--base", required=True)
-    parser.add_argument("--destination", choices=("duckdb", "sink"), default="duckdb")
+    parser.add_argument("--destination", choices=("duckdb", "postgres", "sink"), default="duckdb")
+    parser.add_argument("--dataset", default=DATASET)
     parser.add_argument("--ids", default=None, help="START:STOP, the ids run() is given")
     parser.add_argument("--other-ids", default=None, help="START:STOP for a second table (a second load job)")
     parser.add_argument("--tag", default="v", help="value of a row is f'{tag}{id}'")
-    parser.add_argument("--disposition", choices=("append", "merge"), default="append")
+    parser.add_argument("--disposition", choices=("append", "merge", "replace"), default="append")
     parser.add_argument("--pending", default=None, help="START:STOP extracted+normalized before the runner")
     parser.add_argument("--kill-at", default=None)
     parser.add_argument("--marker-on", default=None)
@@ -124,6 +125,8 @@ def _child(argv: list[str]) -> int:
 
     if args.destination == "duckdb":
         destination = dlt.destinations.duckdb(credentials=str(base / "crash.duckdb"))
+    elif args.destination == "postgres":
+        destination = "postgres"  # credentials from DESTINATION__POSTGRES__CREDENTIALS, as in production
     else:
         calls = {"n": 0}
         lock = threading.Lock()
@@ -149,7 +152,7 @@ def _child(argv: list[str]) -> int:
         pipeline_name=PIPELINE_NAME,
         pipelines_dir=str(base / "pipelines"),
         destination=destination,
-        dataset_name=DATASET,
+        dataset_name=args.dataset,
         progress=Collector(),
     )
 
@@ -297,6 +300,18 @@ def table_rows(base: Path, table: str = TABLE, columns: str = "id, value") -> li
             return conn.sql(f'SELECT {columns} FROM "{DATASET}"."{table}" ORDER BY id').fetchall()
         except duckdb.CatalogException:
             return []
+
+
+def pg_rows(url: str, dataset: str, table: str = TABLE, columns: str = "id, value, _dlt_load_id") -> list[tuple]:
+    """Rows of ``dataset.table`` in PostgreSQL; empty when the schema or the table does not exist yet."""
+    import psycopg2
+
+    with psycopg2.connect(url) as conn, conn.cursor() as cur:
+        cur.execute("SELECT to_regclass(%s)", (f'"{dataset}"."{table}"',))
+        if cur.fetchone()[0] is None:
+            return []
+        cur.execute(f'SELECT {columns} FROM "{dataset}"."{table}" ORDER BY id')
+        return cur.fetchall()
 
 
 def completed_load_ids(base: Path) -> list[str]:

@@ -77,10 +77,15 @@ def test_kill_mid_extract_leaves_nothing_pending_and_rerun_loads_every_row_once(
         after = jnl.get_story(crashed.run.id)
     assert story.run.status == "done"
     assert [a.phase for a in story.attempts] == ["run"]
-    cleaned = next(t for t in story.transitions if t.source == "clean_folder")
+    # the rerun first recovered the killed run: that attempt removed the orphan, nothing was pending
+    assert after.run.status == "recovered"
+    assert [(a.phase, a.outcome, tuple(a.load_ids)) for a in after.attempts] == [
+        ("run", "crashed", ()), ("recover", "succeeded", ())]
+    crash = next(t for t in after.transitions if t.trigger == "crash")
+    assert crash.source == "extract"
+    cleaned = next(t for t in after.transitions if t.source == "clean_folder" and t.attempt == 2)
     assert cleaned.details["removed_temp_extract_dirs"] == orphans
     assert temp_extract_dirs(tmp_path) == []
-    assert (after.run.status, after.transitions[-1].source) == ("crashed", "extract")
 
     ids = [row[0] for row in cc.table_rows(tmp_path)]
     counts = collections.Counter(ids)
@@ -114,8 +119,12 @@ def test_kill_mid_load_resumes_sink_at_committed_batch_offset(tmp_path, journal_
         story = jnl.get_story(cc.result_of(rerun)["run_id"])
         after = jnl.get_story(crashed.run.id)
     assert story.run.status == "done"
-    assert story.attempts[0].phase == "finalize" and list(story.attempts[0].load_ids) == [load_id]
-    assert (after.run.status, after.transitions[-1].source) == ("crashed", "load")
+    # the package was finalized by the recovery of the killed run, before the new run began
+    assert [a.phase for a in story.attempts] == ["run"]
+    assert after.run.status == "recovered"
+    assert [(a.phase, a.outcome, tuple(a.load_ids)) for a in after.attempts] == [
+        ("run", "crashed", ()), ("recover", "succeeded", (load_id,))]
+    assert next(t for t in after.transitions if t.trigger == "crash").source == "load"
     assert packages(tmp_path, "load", "normalized") == []
     assert packages(tmp_path, "load", "loaded") == [load_id]
 

@@ -1,0 +1,143 @@
+"""Recover and resume ended runs from the journal alone, in a process that did not start them.
+
+The journal keeps what is needed to attach to the run's pipeline again (engine._reattach) and
+the run's retry policy in dlt+'s run_config shape; secrets are read again from dlt's config
+providers. Recovery finalizes what the run left behind (``recover``); resuming a run started
+by `runjournal run` also extracts its source again when the run died before its data was in
+a load package. Each is a new attempt of the same run, journaled like any other.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Optional, Sequence
+
+from journal import Journal, Run
+
+from . import _crashes
+from ._machine import CONTINUABLE_STATES
+from ._reattach import NotReattachableError, attach
+from ._retry import policy_from_spec
+from ._runner import Runner
+
+log = logging.getLogger("dlt.runjournal")
+
+#: What `runjournal recover` takes up: runs that stopped without ending on their own terms.
+RECOVERABLE_STATUSES = ("crashed", "interrupted")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one run taken up by recover or resume."""
+
+    run_id: str
+    pipeline_name: str
+    stopped_in: str  # the state the run was in when it stopped (where a crashed run died)
+    status: str  # the run's status afterwards: recovered, done, failed, interrupted
+    load_ids: Sequence[str] = ()
+    traces_shipped: int = 0
+    error: Optional[str] = None
+    notes: Sequence[str] = field(default_factory=tuple)
+
+
+def recover(journal: Journal, pipelines: Sequence[str] = ()) -> list[Outcome]:
+    """Take up every crashed or interrupted run (of ``pipelines``, or all), oldest first."""
+    for pipeline in pipelines or (None,):
+        _crashes.detect(journal, pipeline=pipeline)
+    candidates = [
+        run
+        for run in journal.list_runs(status=RECOVERABLE_STATUSES, limit=None)
+        if not pipelines or run.pipeline_name in pipelines
+    ]
+    return [_take_up(journal, run, "recover", data=None) for run in reversed(candidates)]
+
+
+def resume(journal: Journal, run_id: str, *, source_factory=None) -> Outcome:
+    """Continue one crashed, interrupted or failed run as a new attempt.
+
+    ``source_factory(run)`` rebuilds the data of a run started from a dlt.yml project; a run
+    started from Python is finalized only, since its data lives in the caller's code.
+    """
+    _crashes.detect(journal)
+    run = journal.get_run(run_id)
+    if run.status not in CONTINUABLE_STATES:
+        from journal import RunNotReclaimable
+
+        raise RunNotReclaimable(
+            f"run {run.id} is {run.status}; only a {', '.join(CONTINUABLE_STATES)} run can be resumed"
+        )
+    notes = []
+    data = None
+    if run.config.get("origin") != "project":
+        notes.append(
+            "the run was started from Python: what it left pending was finalized; the data it was given "
+            "lives in the caller's code, so run that code again to load the rest"
+        )
+    elif _data_reached_a_package(journal, run):
+        notes.append("the run's data had reached a load package: finalizing it, not extracting again")
+    elif source_factory is not None:
+        data = source_factory(run)
+        notes.append("the run died before its data reached a load package: extracting its source again")
+    return _take_up(journal, run, "resume_run", data=data, notes=notes)
+
+
+def runner_for(journal: Journal, run: Run) -> Runner:
+    """A runner on the run's pipeline, destination, dataset and retry policy, from the journal alone."""
+    config = run.config
+    facts = config.get("reattach")
+    if not facts:
+        raise NotReattachableError(
+            f"run {run.id} was journaled without what is needed to attach to its pipeline (an older runjournal); "
+            "run the pipeline's own code again: its next run finalizes what is pending"
+        )
+    trace_facts = config.get("reattach_trace_pipeline")
+    return Runner(
+        attach(facts),
+        store_trace_info=attach(trace_facts) if trace_facts else config.get("store_trace_info") is True,
+        retry_policy=policy_from_spec(config.get("retry_spec")),
+        retry_pipeline_steps=config.get("retry_pipeline_steps") or ("load",),
+        journal=journal,
+    )
+
+
+def _take_up(journal: Journal, run: Run, trigger: str, *, data: Any, notes: Sequence[str] = ()) -> Outcome:
+    stopped_in = _stopped_in(journal, run)
+    error = None
+    try:
+        runner = runner_for(journal, run)
+        runner.take_up(run, trigger, {"by": f"runjournal {'recover' if trigger == 'recover' else 'resume'}"},
+                       data=data)
+    except NotReattachableError as exc:
+        error = str(exc)
+    except Exception as exc:  # noqa: BLE001 - the journal has the failure; report it and go on with the next run
+        error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        log.error("run %s of pipeline %s could not be %s: %s", run.id, run.pipeline_name,
+                  "recovered" if trigger == "recover" else "resumed", error)
+    story = journal.get_story(run.id)
+    taken_up = [a for a in story.attempts if a.number > run.attempt]
+    finish = next((t for t in reversed(story.transitions) if t.trigger in ("finish", "give_up", "halt")), None)
+    shipped = (finish.details or {}).get("traces_shipped", 0) if finish and finish.attempt > run.attempt else 0
+    return Outcome(
+        run_id=run.id,
+        pipeline_name=run.pipeline_name,
+        stopped_in=stopped_in,
+        status=story.run.status,
+        load_ids=tuple(load_id for a in taken_up for load_id in a.load_ids),
+        traces_shipped=shipped,
+        error=error if error or story.run.status != "failed" else story.run.error_message,
+        notes=tuple(notes),
+    )
+
+
+def _stopped_in(journal: Journal, run: Run) -> str:
+    """The state a crashed run died in (the crash transition's source), else the run's state."""
+    if run.state != "crashed":
+        return run.state
+    crash = next((t for t in reversed(journal.get_story(run.id).transitions) if t.trigger == "crash"), None)
+    return crash.source if crash else run.state
+
+
+def _data_reached_a_package(journal: Journal, run: Run) -> bool:
+    return any(t.source == "extract" and t.trigger == "advance" and (t.details or {}).get("load_ids")
+               for t in journal.get_story(run.id).transitions)
