@@ -19,7 +19,7 @@ from tenacity import RetryCallState, Retrying
 
 from journal import AttemptEnd, AttemptStart, Journal, NewRun, Owner, Run, RunChange, Transition
 
-from . import _process, _steps, _traces
+from . import _load_info, _process, _steps, _traces
 from ._callbacks import Callbacks
 from ._heartbeat import Heartbeat
 from ._machine import CONTINUABLE_STATES, MachineModel, build_machine
@@ -122,6 +122,7 @@ class JournaledRun(MachineModel):
         self.failure: Optional[Failure] = None
         self.load_info = None
         self.row_counts: dict[str, int] = {}
+        self.job_row_counts: dict[_load_info.JobKey, int] = {}
         self._attempt_load_ids: list[str] = []
         self._attempt_started_at = 0.0
         self._attempt_spans: frozenset[str] = frozenset()
@@ -141,6 +142,7 @@ class JournaledRun(MachineModel):
 
     def journal(self, event) -> None:
         details = event.kwargs.get("details")
+        load_record = event.kwargs.get("load_record")
         transition = Transition(
             seq=self.seq + 1,
             attempt=self.attempt,
@@ -156,6 +158,7 @@ class JournaledRun(MachineModel):
             change=event.kwargs.get("change"),
             attempt_start=event.kwargs.get("attempt_start"),
             attempt_end=self._open_attempt_end,
+            load_record=load_record,
         )
         self.seq = transition.seq
         self._open_attempt_end = None
@@ -164,6 +167,8 @@ class JournaledRun(MachineModel):
             transition.dest, transition.trigger, f" {transition.details}" if transition.details else "",
         )
         self.callbacks("on_transition", self.pipeline, transition)
+        if load_record is not None and load_record.schema_changes:
+            self.callbacks("on_schema_change", self.pipeline, list(load_record.schema_changes))
 
     # bookkeeping used by the steps
 
@@ -171,7 +176,12 @@ class JournaledRun(MachineModel):
         counts = dict(normalize_info.row_counts)
         for table, rows in counts.items():
             self.row_counts[table] = self.row_counts.get(table, 0) + rows
+        self.job_row_counts.update(_load_info.job_row_counts(normalize_info))
         return counts
+
+    def load_record(self, info):
+        """The journal's record of a load step's LoadInfo (None for no info), this attempt's."""
+        return _load_info.load_record(info, self.attempt, self.job_row_counts, self.scrubber)
 
     def note_load_info(self, info) -> None:
         self.load_info = info
@@ -270,16 +280,36 @@ class JournaledRun(MachineModel):
                 signals.raise_if_signalled()
                 result = _steps.WORK[self.state](self)
                 self._note_load_ids((result.details or {}).get("load_ids", ()))
-                self.trigger(result.trigger, details=result.details)
+                self.trigger(result.trigger, details=result.details, load_record=result.load_record)
         except BaseException as exc:
             self._note_load_ids([getattr(exc, "load_id", None)])
             self.failure = Failure.of(exc, self.state, self.scrubber)
-            self.trigger("attempt_failed", details=self.failure.details())
+            self.trigger(
+                "attempt_failed",
+                details=self._failure_details(exc),
+                load_record=self.load_record(getattr(exc, "step_info", None)),
+            )
             self._store_trace()
             raise
         self._store_trace()
         self._open_attempt_end = self._attempt_end("succeeded")
         return self.load_info
+
+    def _failure_details(self, exc: BaseException) -> dict[str, Any]:
+        details = self.failure.details()
+        stuck = _load_info.stuck_package(exc)
+        if stuck:
+            # dlt 1.31 keeps the package pending: every later run fails on it the same way. Say the way out.
+            details["abort_with"] = (
+                f"runjournal abort-package {self.pipeline.pipeline_name} {stuck} "
+                f"--pipelines-dir {self.pipeline.pipelines_dir}"
+            )
+            log.warning(
+                "run %s %s: a terminal job failure keeps package %s pending; every run retries it until the "
+                "cause is fixed, or it is discarded with `%s`", self.run_id, self.pipeline.pipeline_name, stuck,
+                details["abort_with"],
+            )
+        return details
 
     def _attempt_end(self, outcome: str, wait: Optional[float] = None) -> AttemptEnd:
         failure = self.failure

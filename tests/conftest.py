@@ -53,8 +53,10 @@ def pg_database():
     name = f"runjournal_test_{uuid.uuid4().hex[:10]}"
     with admin.cursor() as cur:
         cur.execute(f'CREATE DATABASE "{name}"')
+    admin.close()
     url = make_url(PG_ADMIN_URL).set(database=name)
     yield url.render_as_string(hide_password=False)
+    admin = _pg_admin_connection()  # a new one: a test may have restarted the server meanwhile
     with admin.cursor() as cur:
         cur.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
