@@ -4,6 +4,8 @@ Commands::
 
     runjournal [--journal URL] runs [--pipeline P] [--status S]... [--since T] [--limit N] [--json]
     runjournal [--journal URL] show RUN_ID [--json] [--payload]
+    runjournal [--journal URL] schema-changes [--pipeline P] [--since T] [--limit N] [--json]
+    runjournal [--journal URL] abort-package PIPELINE LOAD_ID [--pipelines-dir DIR] [--json]
     runjournal graph [--format mermaid]
     runjournal [--journal URL] prune --older-than AGE [--keep-failed] [--dry-run] [--no-vacuum] [--json]
     runjournal [--journal URL] db path | db check | db upgrade
@@ -38,7 +40,8 @@ milliseconds and a ``Z`` (``"2024-05-01T12:03:04.250Z"``) or null; ``duration_s`
     {"runs": [RUN, ...]}                      newest first
     RUN = {"id", "pipeline", "status", "state", "attempts", "host", "pid", "started_at",
            "finished_at", "duration_s", "heartbeat_at", "destination_type", "dataset_name",
-           "error_type", "error_message"}
+           "error_type", "error_message", "failed_jobs"}
+    failed_jobs: how many jobs the run's loads recorded as failed (load.raise_on_failed_jobs off)
 
 ``show --json``::
 
@@ -47,7 +50,23 @@ milliseconds and a ``Z`` (``"2024-05-01T12:03:04.250Z"``) or null; ``duration_s`
      "attempts": [{"number", "phase", "started_at", "finished_at", "outcome", "failed_step",
                    "error_class", "exception_type", "exception_message", "wait_seconds",
                    "load_ids"}, ...],
-     "traces": [{"attempt", "created_at", "shipped_at", "ship_load_id", "ship_error"}, ...]}
+     "traces": [{"attempt", "created_at", "shipped_at", "ship_load_id", "ship_error"}, ...],
+     "packages": [{"load_id", "attempt", "schema_name", "state", "completed_at"}, ...],
+     "jobs": [{"load_id", "job_id", "table", "file_format", "state", "file_size", "retry_count",
+               "row_count", "failed_message"}, ...],
+     "schema_changes": [CHANGE, ...]}
+    CHANGE = {"load_id", "table", "column", "data_type", "new_table", "at"}
+    package state: loaded, aborted, normalized (still pending); job state: completed, failed,
+    new (to be retried), started
+
+``schema-changes --json`` (newest first)::
+
+    {"schema_changes": [{"run_id", "pipeline"} + CHANGE, ...]}
+
+``abort-package --json``::
+
+    {"operation": {"kind": "abort_package", "pipeline", "pipelines_dir", "load_id", "at", "host",
+                   "user", "details": {"aborted", "deleted", "state_restored_from"}}}
 
 With ``--payload`` each trace also has ``"payload"``: the stored trace, parsed from JSON.
 
@@ -183,7 +202,7 @@ def runs(
     url = _url()
     jnl = open_for_reading(url)
     if jnl is None:
-        found, more = [], False
+        found, more, failed_jobs = [], False, {}
     else:
         from ._crashes import detect
 
@@ -193,12 +212,13 @@ def runs(
             fetched = jnl.list_runs(
                 pipeline=pipeline, status=status, since=since, limit=(limit + 1) if limit else None
             )
+            failed_jobs = jnl.failed_job_counts([run.id for run in fetched])
         more = bool(limit) and len(fetched) > limit
         found = fetched[:limit] if limit else fetched
     if as_json:
         from ._cli_format import run_json
 
-        _emit_json({"runs": [run_json(run) for run in found]})
+        _emit_json({"runs": [run_json(run, failed_jobs=failed_jobs.get(run.id, 0)) for run in found]})
         return
     if not found:
         filtered = any(v is not None for v in (pipeline, status, since))
@@ -210,7 +230,7 @@ def runs(
         return
     from ._cli_render import console, emit, runs_table
 
-    emit(console(), runs_table(found))
+    emit(console(), runs_table(found, failed_jobs))
     if more:
         typer.echo(f"(newest {limit} shown; --limit N for more, --limit 0 for all)", err=True)
 
@@ -221,7 +241,7 @@ def show(
     as_json: bool = typer.Option(False, "--json", help="Print the story as JSON, times in UTC."),
     payload: bool = typer.Option(False, "--payload", help="Include each stored trace (JSON) in the output."),
 ) -> None:
-    """Tell one run's story: its header, every transition, its attempts and traces."""
+    """Tell one run's story: its header, every transition, its attempts, load packages, jobs, schema changes and traces."""
     from journal import RunNotFound
 
     from ._cli_journal import open_for_reading
@@ -239,6 +259,78 @@ def show(
     from ._cli_render import console, print_story
 
     print_story(console(), story, payload=payload)
+
+
+@app.command("schema-changes", epilog=EPILOG)
+def schema_changes(
+    pipeline: Optional[str] = typer.Option(
+        None, "--pipeline", "-p", metavar="NAME", help="Only changes made by runs of this pipeline."
+    ),
+    since: Optional[str] = typer.Option(
+        None,
+        "--since",
+        callback=_since,
+        metavar="WHEN",
+        help="Only changes loaded since WHEN: an ISO date or datetime, or an age such as 30m, 2h, 7d.",
+    ),
+    limit: int = typer.Option(200, "--limit", "-n", min=0, metavar="N", help="At most N changes; 0 for all."),
+    as_json: bool = typer.Option(False, "--json", help='Print {"schema_changes": [...]} as JSON, times in UTC.'),
+) -> None:
+    """List the tables and columns runs created at their destinations, newest first."""
+    from ._cli_journal import open_for_reading
+
+    url = _url()
+    jnl = open_for_reading(url)
+    found = []
+    if jnl is not None:
+        with jnl:
+            found = jnl.list_schema_changes(pipeline=pipeline, since=since, limit=limit or None)
+    if as_json:
+        from ._cli_format import schema_change_json
+
+        _emit_json({"schema_changes": [schema_change_json(change) for change in found]})
+        return
+    if not found:
+        from journal import redacted
+
+        typer.echo(f"no schema changes in journal {redacted(url)}", err=True)
+        return
+    from ._cli_render import console, emit, schema_changes_table
+
+    emit(console(), schema_changes_table(found, across_runs=True))
+
+
+@app.command("abort-package", epilog=EPILOG)
+def abort_package(
+    pipeline: str = typer.Argument(..., metavar="PIPELINE", help="The pipeline's name."),
+    load_id: str = typer.Argument(..., metavar="LOAD_ID", help="The pending package to discard."),
+    pipelines_dir: Optional[str] = typer.Option(
+        None, "--pipelines-dir", metavar="DIR",
+        help="The pipeline's pipelines_dir (default: its last journaled run's, else dlt's default).",
+    ),
+    as_json: bool = typer.Option(False, "--json", help='Print {"operation": {...}} as JSON.'),
+) -> None:
+    """Discard a pending load package that cannot load, as dlt's abort does, and journal who did it.
+
+    The package completes as aborted, newer pending packages are deleted, and the pipeline's local
+    state rewinds to where the package started, so its data is extracted again by the next run.
+    Refused (exit 2) while a run of the pipeline is running or when there is no such package.
+    """
+    from journal import Journal
+
+    from ._abort import abort_package as abort
+
+    with Journal.open(_url()) as jnl:
+        operation = abort(jnl, pipeline, load_id, pipelines_dir)
+    from ._cli_format import operation_json
+
+    if as_json:
+        _emit_json({"operation": operation_json(operation)})
+        return
+    details = operation.details or {}
+    deleted = f"; deleted newer pending package(s) {', '.join(details['deleted'])}" if details["deleted"] else ""
+    print(f"aborted package {load_id} of pipeline {pipeline}{deleted}; local state restored to where "
+          f"{details['state_restored_from']} started")
 
 
 def _open_for_work():
@@ -478,6 +570,11 @@ def _exit_code(exc: BaseException) -> Optional[int]:
 
     if isinstance(exc, (RunNotFound, RunNotReclaimable, ConfigError)):
         return EXIT_USAGE
+    if "engine._abort" in sys.modules:
+        from ._abort import PackageNotAbortable
+
+        if isinstance(exc, PackageNotAbortable):
+            return EXIT_USAGE
     if "engine._project" in sys.modules:
         from ._project import ProjectError
 

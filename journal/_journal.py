@@ -14,7 +14,8 @@ from . import _migrate, _prune, _queries, _store
 from ._dialects import WRITE, build_engine, default_url, redacted
 from ._errors import JournalError, JournalUnavailable, RunNotReclaimable
 from ._records import (
-    AttemptEnd, AttemptStart, NewRun, Owner, PruneResult, Run, RunChange, RunStory, TraceRecord, Transition,
+    AttemptEnd, AttemptStart, LoadRecord, NewRun, Operation, Owner, PruneResult, Run, RunChange, RunStory,
+    SchemaChange, TraceRecord, Transition,
 )
 
 
@@ -138,10 +139,14 @@ class Journal:
         change: Optional[RunChange] = None,
         attempt_start: Optional[AttemptStart] = None,
         attempt_end: Optional[AttemptEnd] = None,
+        load_record: Optional[LoadRecord] = None,
     ) -> None:
-        """Commit a transition with what it changes, atomically, before the new state's work begins."""
+        """Commit a transition with what it changes, atomically, before the new state's work begins.
+
+        ``load_record`` is the load step's report, committed with the transition that leaves the step.
+        """
         with self._write() as conn:
-            _store.record_transition(conn, run_id, transition, change, attempt_start, attempt_end)
+            _store.record_transition(conn, run_id, transition, change, attempt_start, attempt_end, load_record)
 
     def beat(self, run_id: str, at: Optional[float] = None) -> None:
         with self._write() as conn:
@@ -167,6 +172,10 @@ class Journal:
     def mark_ship_failed(self, trace_ids: Sequence[int], error: str) -> None:
         with self._write() as conn:
             _store.update_traces(conn, trace_ids, ship_error=error)
+
+    def record_operation(self, operation: Operation) -> int:
+        with self._write() as conn:
+            return _store.insert_operation(conn, operation)
 
     def prune(
         self,
@@ -212,6 +221,23 @@ class Journal:
         """The run with its attempts, transitions and traces; accepts a unique id prefix."""
         with self._read() as conn:
             return _queries.get_story(conn, id_or_prefix)
+
+    def list_schema_changes(
+        self, *, pipeline: Optional[str] = None, since: Optional[float] = None, limit: Optional[int] = None
+    ) -> list[SchemaChange]:
+        """Columns and tables created at destinations, newest first, with their run and pipeline."""
+        with self._read() as conn:
+            return _queries.list_schema_changes(conn, pipeline=pipeline, since=since, limit=limit)
+
+    def failed_job_counts(self, run_ids: Sequence[str]) -> dict[str, int]:
+        """How many jobs each of these runs recorded as failed (runs without any are left out)."""
+        with self._read() as conn:
+            return _queries.failed_job_counts(conn, run_ids)
+
+    def list_operations(self, *, pipeline: Optional[str] = None) -> list[Operation]:
+        """Operator actions, newest first."""
+        with self._read() as conn:
+            return _queries.list_operations(conn, pipeline=pipeline)
 
     def unshipped_traces(self, pipeline_name: str) -> list[TraceRecord]:
         with self._read() as conn:

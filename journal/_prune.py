@@ -1,4 +1,4 @@
-"""Retention: delete finished runs that started before a cutoff, with their attempts, transitions and traces.
+"""Retention: delete finished runs that started before a cutoff, with their attempts, transitions, traces and load info.
 
 A prune works in batches, each its own short write transaction: on SQLite it holds the write lock
 for one batch at a time, and the pipelines running meanwhile write between batches. A run that is
@@ -19,7 +19,7 @@ from sqlalchemy import Connection, Engine, Select, column, delete, exists, func,
 from sqlalchemy.exc import DBAPIError
 
 from ._records import PruneResult
-from ._schema import attempts, runs, traces, transitions
+from ._schema import attempts, jobs, packages, runs, schema_changes, traces, transitions
 
 if TYPE_CHECKING:
     from ._journal import Journal
@@ -96,6 +96,9 @@ def delete_runs(conn: Connection, run_ids: Sequence[str]) -> PruneResult:
     """Delete these runs with their attempts, transitions and traces, whatever their status."""
     if not run_ids:
         return PruneResult()
+    # The load info goes with its run; the counts report what a run's story is made of.
+    for child in (schema_changes, jobs, packages):
+        conn.execute(delete(child).where(child.c.run_id.in_(run_ids)))
     removed = {
         child.name: conn.execute(delete(child).where(child.c.run_id.in_(run_ids))).rowcount
         for child in (traces, transitions, attempts)

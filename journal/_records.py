@@ -129,6 +129,69 @@ class TraceRecord:
 
 
 @dataclass(frozen=True)
+class PackageRecord:
+    """A load package as the load step reported it."""
+
+    load_id: str
+    attempt: int
+    state: str
+    schema_name: Optional[str] = None
+    completed_at: Optional[float] = None
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    load_id: str
+    job_id: str
+    table_name: str
+    file_format: str
+    state: str
+    retry_count: int
+    file_size: Optional[int] = None
+    row_count: Optional[int] = None
+    failed_message: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class SchemaChange:
+    """A column created at the destination; ``new_table`` when its table was created with it."""
+
+    load_id: str
+    table_name: str
+    column_name: str
+    data_type: Optional[str]
+    new_table: bool
+    at: float
+    run_id: Optional[str] = None
+    pipeline_name: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class LoadRecord:
+    """What one load step reported: written with the transition that leaves it, replacing the run's
+    earlier record of the same packages (an attempt that failed, then one that loaded them)."""
+
+    packages: Sequence[PackageRecord] = ()
+    jobs: Sequence[JobRecord] = ()
+    schema_changes: Sequence[SchemaChange] = ()
+
+
+@dataclass(frozen=True)
+class Operation:
+    """An operator's action on a pipeline outside any run, such as aborting a load package."""
+
+    kind: str
+    pipeline_name: str
+    host: str
+    at: float
+    pipelines_dir: Optional[str] = None
+    load_id: Optional[str] = None
+    user: Optional[str] = None
+    details: Optional[Mapping[str, Any]] = None
+    id: Optional[int] = None
+
+
+@dataclass(frozen=True)
 class RunStory:
     """One run with everything the journal knows about it, in order."""
 
@@ -136,6 +199,9 @@ class RunStory:
     attempts: Sequence[Attempt] = field(default_factory=tuple)
     transitions: Sequence[Transition] = field(default_factory=tuple)
     traces: Sequence[TraceRecord] = field(default_factory=tuple)
+    packages: Sequence[PackageRecord] = field(default_factory=tuple)
+    jobs: Sequence[JobRecord] = field(default_factory=tuple)
+    schema_changes: Sequence[SchemaChange] = field(default_factory=tuple)
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
+    Boolean,
     Column,
     Float,
     ForeignKey,
@@ -118,6 +120,72 @@ leases = Table(
     Column("run_id", String(32), nullable=False),
     Column("acquired_at", Float, nullable=False),
     Column("taken_over_from", String(32), nullable=True),
+)
+
+# A run's load info, journaled with the transition that leaves `load` / `finalize_pending` (or with
+# the failed attempt): the packages the load step reported, their jobs, and the schema changes the
+# loaded packages applied at the destination.
+packages = Table(
+    "packages",
+    metadata,
+    Column("run_id", String(32), ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("load_id", String(64), primary_key=True),
+    Column("attempt", Integer, nullable=False),
+    Column("schema_name", String(255), nullable=True),
+    # dlt's package state: "loaded", "aborted", or "normalized" (still pending).
+    Column("state", String(16), nullable=False),
+    Column("completed_at", Float, nullable=True),
+    # Which runs touched a package (a pending one is finalized by a later run, or aborted).
+    Index(None, "load_id"),
+)
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("run_id", String(32), ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("load_id", String(64), primary_key=True),
+    Column("job_id", String(512), primary_key=True),
+    Column("table_name", String(255), nullable=False),
+    Column("file_format", String(32), nullable=False),
+    # "completed", "failed", "new" (to be retried) or "started".
+    Column("state", String(16), nullable=False),
+    Column("file_size", BigInteger, nullable=True),
+    Column("retry_count", Integer, nullable=False),
+    # Rows normalize wrote to the job's file; null when normalize ran in another process.
+    Column("row_count", BigInteger, nullable=True),
+    # Secrets removed, cut to a few KB.
+    Column("failed_message", Text, nullable=True),
+)
+
+schema_changes = Table(
+    "schema_changes",
+    metadata,
+    Column("run_id", String(32), ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("load_id", String(64), primary_key=True),
+    Column("table_name", String(255), primary_key=True),
+    Column("column_name", String(255), primary_key=True),
+    Column("data_type", String(64), nullable=True),
+    # True when the column came with a table the package created, False when it was added to one.
+    Column("new_table", Boolean, nullable=False),
+    Column("at", Float, nullable=False),
+    # `runjournal schema-changes --since T` across all runs.
+    Index(None, "at"),
+)
+
+# Operator actions on a pipeline outside any run (`runjournal abort-package`): who did what, when.
+operations = Table(
+    "operations",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(32), nullable=False),
+    Column("pipeline_name", String(255), nullable=False),
+    Column("pipelines_dir", Text, nullable=True),
+    Column("load_id", String(64), nullable=True),
+    Column("at", Float, nullable=False),
+    Column("host", String(255), nullable=False),
+    Column("user", String(255), nullable=True),
+    Column("details", JSON, nullable=True),
+    Index(None, "pipeline_name", "at"),
 )
 
 # The outbox of traces still to ship is read on every run: keep it an index scan.

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Iterable, Optional
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ._errors import LeaseHeld
-from ._records import AttemptEnd, AttemptStart, NewRun, Owner, RunChange, Transition
-from ._schema import attempts, leases, runs, traces, transitions
+from ._records import AttemptEnd, AttemptStart, LoadRecord, NewRun, Operation, Owner, RunChange, Transition
+from ._schema import attempts, jobs, leases, operations, packages, runs, schema_changes, traces, transitions
 
 _UPSERT_INSERT = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
 
@@ -87,6 +87,7 @@ def record_transition(
     change: Optional[RunChange],
     attempt_start: Optional[AttemptStart],
     attempt_end: Optional[AttemptEnd],
+    load_record: Optional[LoadRecord] = None,
 ) -> None:
     conn.execute(
         insert(transitions).values(
@@ -122,6 +123,27 @@ def record_transition(
             values["error_type"] = change.error_type
             values["error_message"] = change.error_message
     conn.execute(update(runs).where(runs.c.id == run_id).values(**values))
+    if load_record is not None:
+        _record_load(conn, run_id, load_record)
+
+
+def _record_load(conn: Connection, run_id: str, record: LoadRecord) -> None:
+    load_ids = [package.load_id for package in record.packages]
+    for table in (schema_changes, jobs, packages):
+        conn.execute(delete(table).where(table.c.run_id == run_id, table.c.load_id.in_(load_ids)))
+    for table, rows in ((packages, record.packages), (jobs, record.jobs), (schema_changes, record.schema_changes)):
+        if rows:
+            conn.execute(insert(table), [_row(table, run_id, row) for row in rows])
+
+
+def _row(table, run_id: str, record) -> dict:
+    values = {column.name: getattr(record, column.name) for column in table.columns if column.name != "run_id"}
+    return {**values, "run_id": run_id}
+
+
+def insert_operation(conn: Connection, operation: Operation) -> int:
+    values = {column.name: getattr(operation, column.name) for column in operations.columns if column.name != "id"}
+    return int(conn.execute(insert(operations).values(**values)).inserted_primary_key[0])
 
 
 def _end_attempt(conn: Connection, run_id: str, end: AttemptEnd) -> None:

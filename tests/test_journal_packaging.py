@@ -103,6 +103,9 @@ def test_journal_from_the_unpacked_wheel_creates_its_schema(wheel, tmp_path):
     assert Path(report["journal"]).is_relative_to(unpacked)
     assert Path(report["migrations"]).is_relative_to(unpacked)
     assert Path(report["script_location"]).is_relative_to(unpacked)
-    assert report["tables"] == ["alembic_version", "attempts", "leases", "runs", "traces", "transitions"]
+    assert report["tables"] == [
+        "alembic_version", "attempts", "jobs", "leases", "operations", "packages", "runs", "schema_changes",
+        "traces", "transitions",
+    ]
     assert report["versions"] == [migrations.head()]
     assert report["listed"] == [report["run_id"]]
