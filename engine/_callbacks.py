@@ -1,4 +1,4 @@
-"""Callbacks on the pipeline's collector: dlt+'s on_before / on_after / on_retry, and our on_transition."""
+"""Callbacks on the pipeline's collector: dlt+'s on_before / on_after / on_retry, and our on_transition and on_schema_change."""
 
 from __future__ import annotations
 
@@ -27,6 +27,10 @@ class RunnerCollector(LogCollector):
 
     def on_transition(self, pipeline, transition) -> None:
         """After each journaled state transition (a ``journal.Transition``), with the run id in ``pipeline``'s runner."""
+
+    def on_schema_change(self, pipeline, changes) -> None:
+        """After a load created tables or columns at the destination: ``changes`` is a list of
+        ``journal.SchemaChange`` (table, column, data type, whether the table is new), already journaled."""
 
 
 class Callbacks:

@@ -118,6 +118,12 @@ def first_line(text: Optional[str], width: Optional[int] = None) -> str:
     return line
 
 
+def last_line(text: Optional[str]) -> str:
+    """The last line of a traceback: the one that names the error."""
+    lines = (text or "").strip().splitlines()
+    return lines[-1].strip() if lines else ""
+
+
 def error_summary(error_type: Optional[str], message: Optional[str], width: Optional[int] = None) -> str:
     """``Type: first line of message``, truncated to ``width``."""
     text = ": ".join(part for part in (error_type, first_line(message)) if part)
@@ -137,7 +143,7 @@ def dumps(document: Any) -> str:
 # --json shapes (documented in engine.cli's docstring: keep them stable)
 
 
-def run_json(run: Any, *, config: bool = False) -> dict[str, Any]:
+def run_json(run: Any, *, config: bool = False, failed_jobs: int = 0) -> dict[str, Any]:
     duration = run.duration
     document = {
         "id": run.id,
@@ -155,6 +161,7 @@ def run_json(run: Any, *, config: bool = False) -> dict[str, Any]:
         "dataset_name": run.dataset_name,
         "error_type": run.error_type,
         "error_message": run.error_message,
+        "failed_jobs": failed_jobs,
     }
     if config:
         document["config"] = dict(run.config or {})
@@ -210,12 +217,57 @@ def parse_payload(payload: str) -> Any:
         return payload
 
 
+def package_json(package: Any) -> dict[str, Any]:
+    return {
+        "load_id": package.load_id,
+        "attempt": package.attempt,
+        "schema_name": package.schema_name,
+        "state": package.state,
+        "completed_at": iso_utc(package.completed_at),
+    }
+
+
+def job_json(job: Any) -> dict[str, Any]:
+    return {
+        "load_id": job.load_id,
+        "job_id": job.job_id,
+        "table": job.table_name,
+        "file_format": job.file_format,
+        "state": job.state,
+        "file_size": job.file_size,
+        "retry_count": job.retry_count,
+        "row_count": job.row_count,
+        "failed_message": job.failed_message,
+    }
+
+
+def schema_change_json(change: Any) -> dict[str, Any]:
+    document = {
+        "load_id": change.load_id,
+        "table": change.table_name,
+        "column": change.column_name,
+        "data_type": change.data_type,
+        "new_table": change.new_table,
+        "at": iso_utc(change.at),
+    }
+    if change.run_id is not None:  # listed across runs: say whose
+        document = {"run_id": change.run_id, "pipeline": change.pipeline_name, **document}
+    return document
+
+
+def failed_job_count(jobs: Any) -> int:
+    return sum(1 for job in jobs if job.state == "failed")
+
+
 def story_json(story: Any, *, payload: bool = False) -> dict[str, Any]:
     return {
-        "run": run_json(story.run, config=True),
+        "run": run_json(story.run, config=True, failed_jobs=failed_job_count(story.jobs)),
         "transitions": [transition_json(t) for t in story.transitions],
         "attempts": [attempt_json(a) for a in story.attempts],
         "traces": [trace_json(t, payload=payload) for t in story.traces],
+        "packages": [package_json(p) for p in story.packages],
+        "jobs": [job_json(j) for j in story.jobs],
+        "schema_changes": [schema_change_json(c) for c in story.schema_changes],
     }
 
 
@@ -283,3 +335,16 @@ def outcome_line(outcome: Any) -> str:
         facts.append(first_line(outcome.error, 200))
     tail = f" ({', '.join(facts)})" if facts else ""
     return f"{outcome.run_id} {outcome.pipeline_name}: stopped in {outcome.stopped_in} -> {outcome.status}{tail}"
+
+
+def operation_json(operation: Any) -> dict[str, Any]:
+    return {
+        "kind": operation.kind,
+        "pipeline": operation.pipeline_name,
+        "pipelines_dir": operation.pipelines_dir,
+        "load_id": operation.load_id,
+        "at": iso_utc(operation.at),
+        "host": operation.host,
+        "user": operation.user,
+        "details": dict(operation.details or {}),
+    }

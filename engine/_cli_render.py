@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any, Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 from rich.console import Console
 from rich.table import Table
@@ -18,8 +18,11 @@ from ._cli_format import (
     STATUS_STYLES,
     compact_json,
     error_summary,
+    failed_job_count,
     first_line,
+    human_bytes,
     human_duration,
+    last_line,
     local_clock,
     local_minute,
     local_second,
@@ -67,7 +70,7 @@ def _table(*columns: str, title: Optional[str] = None) -> Table:
     return table
 
 
-def runs_table(runs: Sequence[Any]) -> Table:
+def runs_table(runs: Sequence[Any], failed_jobs: Mapping[str, int]) -> Table:
     table = _table("id", "pipeline", "status", "state", "att", "started", "duration", "error")
     table.columns[4].justify = "right"
     table.columns[6].justify = "right"
@@ -82,19 +85,23 @@ def runs_table(runs: Sequence[Any]) -> Table:
             Text(str(run.attempt)),
             Text(local_minute(run.started_at)),
             Text(human_duration(run.duration)),
-            Text(
-                error_summary(run.error_type, run.error_message, ERROR_WIDTH),
-                style="red",
-                no_wrap=True,
-                overflow="ellipsis",
-            ),
+            _error_cell(run, failed_jobs.get(run.id, 0)),
         )
     return table
 
 
+def _error_cell(run: Any, failed_jobs: int) -> Text:
+    """The run's error; a run that ended without one but with failed jobs says so (never silently green)."""
+    if failed_jobs and not (run.error_type or run.error_message):
+        return Text(f"{failed_jobs} failed job{'' if failed_jobs == 1 else 's'}", style="yellow", no_wrap=True)
+    summary = error_summary(run.error_type, run.error_message, ERROR_WIDTH)
+    return Text(summary, style="red", no_wrap=True, overflow="ellipsis")
+
+
 def print_story(out: Console, story: Any, *, payload: bool = False, now: Optional[float] = None) -> None:
     now = time.time() if now is None else now
-    parts: list[Any] = [_header(story.run, now), "", _timeline(story), "", _attempts(story.attempts), ""]
+    parts: list[Any] = [_header(story, now), "", _timeline(story), "", _attempts(story.attempts), ""]
+    parts += [_packages(story.packages), "", _jobs(story.jobs), "", schema_changes_table(story.schema_changes), ""]
     parts.append(_traces(story.traces))
     if payload:
         for trace in story.traces:
@@ -102,7 +109,8 @@ def print_story(out: Console, story: Any, *, payload: bool = False, now: Optiona
     emit(out, *parts)
 
 
-def _header(run: Any, now: float) -> Table:
+def _header(story: Any, now: float) -> Table:
+    run = story.run
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold", no_wrap=True)
     grid.add_column()
@@ -128,6 +136,9 @@ def _header(run: Any, now: float) -> Table:
     ]
     if run.error_type or run.error_message:
         rows.append(("error", Text(error_summary(run.error_type, run.error_message), style="red")))
+    failed = failed_job_count(story.jobs)
+    if failed:
+        rows.append(("failed jobs", Text(f"{failed} (see jobs below)", style="yellow")))
     for key, value in rows:
         grid.add_row(key, value)
     return grid
@@ -176,6 +187,53 @@ def _attempts(attempts: Sequence[Any]) -> Table:
         )
     if not attempts:
         table.add_row("", Text("no attempts", style="dim"), "", "", "", "", "", "")
+    return table
+
+
+def _packages(packages: Sequence[Any]) -> Table:
+    table = _table("load id", "att", "state", "completed", title="load packages")
+    table.columns[1].justify = "right"
+    for p in packages:
+        style = {"loaded": "green", "aborted": "red"}.get(p.state, "yellow")
+        table.add_row(Text(p.load_id), Text(str(p.attempt)), Text(p.state, style=style), Text(local_second(p.completed_at)))
+    if not packages:
+        table.add_row(Text("no packages", style="dim"), "", "", "")
+    return table
+
+
+def _jobs(jobs: Sequence[Any]) -> Table:
+    table = _table("load id", "table", "format", "state", "size", "retries", "rows", "failed message", title="jobs")
+    for column in (4, 5, 6):
+        table.columns[column].justify = "right"
+    table.columns[7].no_wrap = False
+    table.columns[7].overflow = "fold"
+    for j in jobs:
+        table.add_row(
+            Text(j.load_id),
+            Text(j.table_name),
+            Text(j.file_format),
+            Text(j.state, style={"completed": "green", "failed": "red"}.get(j.state, "yellow")),
+            Text("" if j.file_size is None else human_bytes(j.file_size)),
+            Text(str(j.retry_count)),
+            Text("" if j.row_count is None else f"{j.row_count:,}"),
+            Text(first_line(last_line(j.failed_message), ERROR_WIDTH), style="red"),
+        )
+    if not jobs:
+        table.add_row("", Text("no jobs", style="dim"), "", "", "", "", "", "")
+    return table
+
+
+def schema_changes_table(changes: Sequence[Any], *, across_runs: bool = False) -> Table:
+    """A run's schema changes by load id (`show`), or, across runs, by time, run and pipeline (`schema-changes`)."""
+    where = ("at", "run", "pipeline") if across_runs else ("load id",)
+    table = _table(*where, "table", "column", "data type", "change", title=None if across_runs else "schema changes")
+    for c in changes:
+        cells = [Text(local_second(c.at)), Text(c.run_id[:12], style="yellow"), Text(c.pipeline_name)] \
+            if across_runs else [Text(c.load_id)]
+        change = Text("new table" if c.new_table else "new column", style="cyan")
+        table.add_row(*cells, Text(c.table_name), Text(c.column_name), Text(c.data_type or ""), change)
+    if not changes:
+        table.add_row(Text("no schema changes", style="dim"))
     return table
 
 

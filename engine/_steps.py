@@ -15,6 +15,9 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional
 
 from dlt.extract import DltResource, DltSource
 
+from journal import LoadRecord
+
+from . import _load_info
 from ._errors import DataNotReplayableError, PendingPackagesError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -27,6 +30,8 @@ _TEMP_EXTRACT_DIR = re.compile(r"^[0-9a-f]{16}$")
 class StepResult:
     trigger: str = "advance"
     details: Optional[Mapping[str, Any]] = None
+    #: The load step's report, journaled with the transition that leaves the step.
+    load_record: Optional[LoadRecord] = None
 
     @classmethod
     def skipped(cls, reason: str, trigger: str = "advance") -> "StepResult":
@@ -118,8 +123,8 @@ def finalize_pending(run: "JournaledRun") -> StepResult:
     run.note_load_info(info)
     if info is not None:
         details["load_ids"] = list(info.loads_ids)
-        details.update(_failed_jobs(info))
-    return StepResult("attempt_done", details)
+        details.update(_load_info.failed_jobs(info, run.run_id, run.scrubber))
+    return StepResult("attempt_done", details, run.load_record(info))
 
 
 def extract(run: "JournaledRun") -> StepResult:
@@ -149,16 +154,8 @@ def load(run: "JournaledRun") -> StepResult:
     run.note_load_info(info)
     if info is None:
         return StepResult.skipped("no schema yet", trigger="attempt_done")
-    return StepResult("attempt_done", {"load_ids": list(info.loads_ids), **_failed_jobs(info)})
-
-
-def _failed_jobs(info) -> dict[str, Any]:
-    failed = [
-        job.job_file_info.job_id()
-        for package in info.load_packages
-        for job in package.jobs.get("failed_jobs", [])
-    ]
-    return {"failed_jobs": failed} if failed else {}
+    details = {"load_ids": list(info.loads_ids), **_load_info.failed_jobs(info, run.run_id, run.scrubber)}
+    return StepResult("attempt_done", details, run.load_record(info))
 
 
 #: The work done in each state, looked up by the state's name.

@@ -10,7 +10,7 @@ from ._cli_support import Filler, assert_no_traceback, cli, cli_json, create_emp
 
 RUN_KEYS = {
     "id", "pipeline", "status", "state", "attempts", "host", "pid", "started_at", "finished_at",
-    "duration_s", "heartbeat_at", "destination_type", "dataset_name", "error_type", "error_message", "config",
+    "duration_s", "heartbeat_at", "destination_type", "dataset_name", "error_type", "error_message", "failed_jobs", "config",
 }
 TRANSITION_KEYS = {"seq", "attempt", "source", "dest", "trigger", "at", "details"}
 ATTEMPT_KEYS = {
@@ -64,7 +64,7 @@ def test_show_shipped_trace_and_load_ids(journal_url, runs):
 
 def test_show_json_shape(journal_url, runs):
     story = cli_json("show", runs["failed"][:10], url=journal_url)
-    assert set(story) == {"run", "transitions", "attempts", "traces"}
+    assert set(story) == {"run", "transitions", "attempts", "traces", "packages", "jobs", "schema_changes"}
     assert set(story["run"]) == RUN_KEYS
     assert story["run"]["id"] == runs["failed"]
     assert story["run"]["config"] == {"retries": 3, "origin": "tests"}
