@@ -396,15 +396,43 @@ def resume(
     from ._recovery import resume as resume_run
 
     with _open_for_work() as jnl:
-        outcome = resume_run(jnl, run_id, source_factory=_project_source)
+        outcome = resume_run(jnl, run_id)
     _report([outcome], as_json)
 
 
-def _project_source(run):
-    """The source of a run started by `runjournal run`, built again from its dlt.yml."""
-    from ._project import load_project
+@app.command("run", epilog=EPILOG)
+def run_pipeline(
+    pipeline: str = typer.Argument(..., metavar="PIPELINE", help="A pipeline defined in the project's dlt.yml."),
+    project: Optional[str] = typer.Option(
+        None, "--project", metavar="PATH", help="The dlt.yml, or the directory holding it (default: the working directory)."
+    ),
+) -> None:
+    """Run a pipeline of a dlt.yml through the engine, printing each state transition and the load info.
 
-    return load_project(run.config["project"]).pipeline(run.config["project_pipeline"]).build_source()
+    The run's settings come from the pipeline's run_config in dlt.yml, overridden by dlt's config
+    providers (PIPELINES__<NAME>__RUN_CONFIG__..., then RUN_CONFIG__...). A bad dlt.yml runs nothing
+    (exit 2); a failed run exits 1, with its id for `runjournal show` and `runjournal resume`.
+    """
+    from ._project_run import project_runner
+    from ._transition_printer import TransitionPrinter
+
+    printer = TransitionPrinter(sys.stderr)
+    with project_runner(project, pipeline, _url(), progress=printer) as (runner, build_source):
+        try:
+            info = runner.run(build_source())
+        except (Exception, KeyboardInterrupt):  # noqa: BLE001 - the journal has the whole story
+            if runner.last_run_id is None:
+                raise  # the run never started (e.g. the lease is held): the error says why
+            # The journal's account of the error, not the exception's text: it has been scrubbed of secrets.
+            ended = runner.journal.get_run(runner.last_run_id)
+            from ._cli_format import error_summary
+
+            _fail(f"run {ended.id} of pipeline {pipeline} ended {ended.status}: "
+                  f"{error_summary(ended.error_type, ended.error_message, 300)} "
+                  f"(see `runjournal show {ended.id}`; `runjournal resume {ended.id}` continues it)", EXIT_RUN_FAILED)
+    if info is not None:
+        print(info)
+    print(f"run {runner.last_run_id}: done")
 
 
 class GraphFormat(str, enum.Enum):
