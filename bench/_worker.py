@@ -8,7 +8,7 @@ from typing import Any, Callable
 
 
 def _tasks() -> dict[str, Callable[[dict[str, Any]], dict[str, Any]]]:
-    from . import inspection, memory, overhead, throughput, traces
+    from . import inspection, memory, overhead, recovery, throughput, traces
 
     return {
         "overhead": overhead.worker_overhead,
@@ -22,6 +22,9 @@ def _tasks() -> dict[str, Callable[[dict[str, Any]], dict[str, Any]]]:
         "profile_cli": inspection.worker_profile_cli,
         "memory": memory.worker_memory,
         "profile_memory": memory.worker_profile_memory,
+        "recovery_victim": recovery.worker_victim,
+        "recovery_recover": recovery.worker_recover,
+        "recovery_plain_load": recovery.worker_plain_load,
     }
 
 
