@@ -9,19 +9,17 @@ a load package. Each is a new attempt of the same run, journaled like any other.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 from typing import Any, Optional, Sequence
 
 from journal import Journal, Run
 
-from . import _crashes
+from ._log import RunLog
 from ._machine import CONTINUABLE_STATES
 from ._reattach import NotReattachableError, attach
 from ._retry import policy_from_spec
-from ._runner import Runner
-
-log = logging.getLogger("dlt.runjournal")
+from ._runner import Runner, detect_crashes
+from ._secrets import Scrubber
 
 #: What `runjournal recover` takes up: runs that stopped without ending on their own terms.
 RECOVERABLE_STATUSES = ("crashed", "interrupted")
@@ -44,7 +42,7 @@ class Outcome:
 def recover(journal: Journal, pipelines: Sequence[str] = ()) -> list[Outcome]:
     """Take up every crashed or interrupted run (of ``pipelines``, or all), oldest first."""
     for pipeline in pipelines or (None,):
-        _crashes.detect(journal, pipeline=pipeline)
+        detect_crashes(journal, pipeline, Scrubber())
     candidates = [
         run
         for run in journal.list_runs(status=RECOVERABLE_STATUSES, limit=None)
@@ -59,7 +57,7 @@ def resume(journal: Journal, run_id: str, *, source_factory=None) -> Outcome:
     ``source_factory(run)`` rebuilds the data of a run started from a dlt.yml project; a run
     started from Python is finalized only, since its data lives in the caller's code.
     """
-    _crashes.detect(journal)
+    detect_crashes(journal, None, Scrubber())
     run = journal.get_run(run_id)
     if run.status not in CONTINUABLE_STATES:
         from journal import RunNotReclaimable
@@ -112,8 +110,8 @@ def _take_up(journal: Journal, run: Run, trigger: str, *, data: Any, notes: Sequ
         error = str(exc)
     except Exception as exc:  # noqa: BLE001 - the journal has the failure; report it and go on with the next run
         error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-        log.error("run %s of pipeline %s could not be %s: %s", run.id, run.pipeline_name,
-                  "recovered" if trigger == "recover" else "resumed", error)
+        RunLog(run.id, run.pipeline_name, run.state).error(
+            "could not be %s: %s", "recovered" if trigger == "recover" else "resumed", error)
     story = journal.get_story(run.id)
     taken_up = [a for a in story.attempts if a.number > run.attempt]
     finish = next((t for t in reversed(story.transitions) if t.trigger in ("finish", "give_up", "halt")), None)

@@ -7,7 +7,6 @@ machine only records what it decided.
 
 from __future__ import annotations
 
-import logging
 import os
 import time
 from dataclasses import dataclass
@@ -20,13 +19,14 @@ from tenacity import RetryCallState, Retrying
 from journal import AttemptEnd, AttemptStart, Journal, NewRun, Owner, Run, RunChange, Transition
 
 from . import _load_info, _process, _steps, _traces
+from ._alerts import Alert, send_alert
 from ._callbacks import Callbacks
 from ._heartbeat import Heartbeat
+from ._log import RunLog
 from ._machine import CONTINUABLE_STATES, MachineModel, build_machine
 from ._retry import ErrorClass, classify, compose, is_last_attempt, retry_if_step_retryable
 from ._secrets import Scrubber
 
-log = logging.getLogger("dlt.runjournal")
 
 #: How an attempt enters its first state, by the state the machine is in.
 _OPENING_TRIGGER = {"created": "start", "store_trace": "continue_run", "retry_wait": "resume"}
@@ -79,12 +79,16 @@ class Failure:
     def retry_target(self) -> str:
         return self.state
 
+    @property
+    def first_line(self) -> str:
+        return self.message.splitlines()[0][:300] if self.message else ""
+
     def details(self) -> dict[str, Any]:
         return {
             "failed_step": self.step,
             "error_class": self.error_class.value,
             "exception_type": self.exception_type,
-            "exception_message": self.message.splitlines()[0][:300] if self.message else "",
+            "exception_message": self.first_line,
         }
 
 
@@ -162,9 +166,9 @@ class JournaledRun(MachineModel):
         )
         self.seq = transition.seq
         self._open_attempt_end = None
-        log.info(
-            "run %s %s: %s -> %s (%s)%s", self.run_id, self.pipeline.pipeline_name, transition.source,
-            transition.dest, transition.trigger, f" {transition.details}" if transition.details else "",
+        self._log(transition.dest).info(
+            "%s -> %s (%s)%s", transition.source, transition.dest, transition.trigger,
+            f" {transition.details}" if transition.details else "",
         )
         self.callbacks("on_transition", self.pipeline, transition)
         if load_record is not None and load_record.schema_changes:
@@ -304,10 +308,9 @@ class JournaledRun(MachineModel):
                 f"runjournal abort-package {self.pipeline.pipeline_name} {stuck} "
                 f"--pipelines-dir {self.pipeline.pipelines_dir}"
             )
-            log.warning(
-                "run %s %s: a terminal job failure keeps package %s pending; every run retries it until the "
-                "cause is fixed, or it is discarded with `%s`", self.run_id, self.pipeline.pipeline_name, stuck,
-                details["abort_with"],
+            self._log().warning(
+                "a terminal job failure keeps package %s pending; every run retries it until the cause is fixed, "
+                "or it is discarded with `%s`", stuck, details["abort_with"],
             )
         return details
 
@@ -345,7 +348,7 @@ class JournaledRun(MachineModel):
                 return
             self.journal_store.add_trace(self.run_id, self.attempt, self.pipeline.pipeline_name, payload)
         except Exception as exc:  # noqa: BLE001 - a trace that cannot be captured must not fail the load
-            log.warning("trace of run %s attempt %d not captured: %s", self.run_id, self.attempt, self.scrubber(str(exc)))
+            self._log().warning("trace of attempt %d not captured: %s", self.attempt, self.scrubber(str(exc)))
 
     # tenacity hooks
 
@@ -356,13 +359,27 @@ class JournaledRun(MachineModel):
 
     def _before_sleep(self, state: RetryCallState) -> None:
         wait = state.upcoming_sleep
-        log.warning(
-            "run %s %s: attempt %d failed in %s (%s: %s); retrying in %.1fs", self.run_id,
-            self.pipeline.pipeline_name, self.attempt, self.failure.step, self.failure.exception_type,
-            self.failure.message.splitlines()[0][:200] if self.failure.message else "", wait,
-        )
+        self._warn_failed_attempt(f"retrying in {wait:.1f}s")
         self._open_attempt_end = self._attempt_end("failed", wait)
         self.trigger("retry", details={"wait_seconds": round(wait, 3), "next_state": self.failure.retry_target})
+
+    # log lines and alerts
+
+    def _log(self, state: Optional[str] = None) -> RunLog:
+        return RunLog(self.run_id, self.pipeline.pipeline_name, state or self.state)
+
+    def _warn_failed_attempt(self, then: str) -> None:
+        failure = self.failure
+        self._log().warning("attempt %d failed in %s (%s: %s); %s", self.attempt, failure.step,
+                            failure.exception_type, failure.first_line, then)
+
+    def _alert(self) -> None:
+        """Alert the run's end (which endings are alerted is _alerts' decision)."""
+        failure = self.failure
+        send_alert(Alert(self.pipeline.pipeline_name, self.run_id, self.state, self.attempt,
+                         step=failure.step if failure else None,
+                         error_type=failure.exception_type if failure else None,
+                         error=failure.message if failure else None), self.scrubber)
 
     # endings
 
@@ -382,6 +399,7 @@ class JournaledRun(MachineModel):
             report = self._ship()
         status = "recovered" if self.recovering(None) else "done"
         self.trigger("finish", details=report or None, change=RunChange(status=status, finished=True))
+        self._alert()
 
     def _conclude_failure(self, exc: Optional[BaseException]) -> None:
         interrupted = exc is not None and classify(exc) is ErrorClass.INTERRUPTED
@@ -391,7 +409,8 @@ class JournaledRun(MachineModel):
         if exc is not None and (self.failure is None or self.state == "retry_wait"):
             # An interruption during retry_wait ends the run for its own reason, not the last attempt's.
             self.failure = Failure.of(exc, self.state, self.scrubber)
-        if self.state == "store_trace":
+        if self.state == "store_trace":  # the run ends on a failed attempt that is not retried
+            self._warn_failed_attempt("interrupted: the run stops, resumable" if interrupted else "not retried")
             self._open_attempt_end = self._attempt_end("interrupted" if interrupted else "failed")
         # An interrupted run stops at once: its traces wait in the journal for the next run.
         report = {} if interrupted else self._ship()
@@ -406,6 +425,10 @@ class JournaledRun(MachineModel):
                 error_message=failure.message if failure else None,
             ),
         )
+        if not interrupted:
+            self._log().error("run failed after %d attempt(s), in %s: %s: %s", self.attempt, failure.step,
+                              failure.exception_type, failure.first_line)
+        self._alert()
 
 
 def _owner() -> Owner:

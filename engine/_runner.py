@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import inspect
-import logging
 import os
 import threading
 from typing import Any, Optional, Sequence, Union
@@ -15,14 +14,14 @@ from tenacity import Retrying
 from journal import Journal, Run
 
 from . import _crashes, _process, _traces
+from ._alerts import crashed_alert, send_alert
 from ._callbacks import Callbacks
 from ._heartbeat import heartbeat_interval
+from ._log import RunLog
 from ._reattach import pipeline_facts
 from ._retry import PIPELINE_STEPS, describe_policy, policy_spec, single_attempt
 from ._run import Continuation, JournaledRun, RunOptions
-from ._secrets import scrubber_for
-
-log = logging.getLogger("dlt.runjournal")
+from ._secrets import Scrubber, scrubber_for
 
 # pipeline.run() keywords that choose where data goes; applied to the pipeline before the steps.
 _DESTINATION_KWARGS = ("destination", "staging", "credentials", "dataset_name")
@@ -143,16 +142,12 @@ class Runner:
     def _recover_crashed_runs(self) -> None:
         """Journal this pipeline's dead runs as crashed, then recover each, oldest first, before a new run."""
         pipeline = self.pipeline
-        for crashed in _crashes.detect(self.journal, pipeline=pipeline.pipeline_name):
-            log.warning(
-                "run %s of pipeline %s crashed in state %s (process %s@%s gone); journaled as crashed",
-                crashed.id, crashed.pipeline_name, crashed.state, crashed.pid, crashed.host,
-            )
+        detect_crashes(self.journal, pipeline.pipeline_name, self._scrubber)
         crashed_runs = self.journal.list_runs(pipeline=pipeline.pipeline_name, status="crashed", limit=None)
         for crashed in reversed(crashed_runs):
             if crashed.pipelines_dir != pipeline.pipelines_dir:
                 continue  # another working directory: not ours to finalize
-            log.warning("recovering crashed run %s of pipeline %s before the new run", crashed.id, crashed.pipeline_name)
+            RunLog(crashed.id, crashed.pipeline_name, crashed.state).warning("recovering it before the new run")
             self.take_up(crashed, "recover", {"by": f"the next run of the pipeline (pid {os.getpid()})"})
 
     def take_up(self, run: Run, trigger: str, details: dict, *, data: Any = None, extract_kwargs=None):
@@ -231,6 +226,18 @@ class Runner:
             "run_kwargs": {k: _plain(v) for k, v in extract_kwargs.items()},
             **self._reattach_facts,
         }
+
+
+def detect_crashes(journal: Journal, pipeline_name: Optional[str], scrubber: Scrubber) -> None:
+    """Journal the dead runs (of ``pipeline_name``, or all) as crashed; log and alert each.
+
+    ``runjournal runs`` detects crashes too, with engine._crashes alone: it imports no dlt, so it sends no alert.
+    """
+    for crashed in _crashes.detect(journal, pipeline=pipeline_name):
+        RunLog(crashed.id, crashed.pipeline_name, "crashed").warning(
+            "the run's process %s@%s is gone; it died in state %s", crashed.pid, crashed.host, crashed.state
+        )
+        send_alert(crashed_alert(crashed), scrubber)
 
 
 #: dlt+'s spelling: ``runner(pipeline, ...)`` builds a :class:`Runner`, as ``dlt_plus.runner`` is its class.
