@@ -9,13 +9,15 @@ a load package. Each is a new attempt of the same run, journaled like any other.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
-from typing import Any, Optional, Sequence
+from typing import Any, Callable, Iterator, Optional, Sequence
 
 from journal import Journal, Run
 
 from ._log import RunLog
 from ._machine import CONTINUABLE_STATES
+from ._project_run import project_of, project_runner
 from ._reattach import NotReattachableError, attach
 from ._retry import policy_from_spec
 from ._runner import Runner, detect_crashes
@@ -48,14 +50,15 @@ def recover(journal: Journal, pipelines: Sequence[str] = ()) -> list[Outcome]:
         for run in journal.list_runs(status=RECOVERABLE_STATUSES, limit=None)
         if not pipelines or run.pipeline_name in pipelines
     ]
-    return [_take_up(journal, run, "recover", data=None) for run in reversed(candidates)]
+    return [_take_up(journal, run, "recover") for run in reversed(candidates)]
 
 
-def resume(journal: Journal, run_id: str, *, source_factory=None) -> Outcome:
+def resume(journal: Journal, run_id: str) -> Outcome:
     """Continue one crashed, interrupted or failed run as a new attempt.
 
-    ``source_factory(run)`` rebuilds the data of a run started from a dlt.yml project; a run
-    started from Python is finalized only, since its data lives in the caller's code.
+    A run started by `runjournal run` gets its source built again from its dlt.yml when it died
+    before its data reached a load package; a run started from Python is finalized only, since its
+    data lives in the caller's code.
     """
     detect_crashes(journal, None, Scrubber())
     run = journal.get_run(run_id)
@@ -65,23 +68,37 @@ def resume(journal: Journal, run_id: str, *, source_factory=None) -> Outcome:
         raise RunNotReclaimable(
             f"run {run.id} is {run.status}; only a {', '.join(CONTINUABLE_STATES)} run can be resumed"
         )
-    notes = []
-    data = None
-    if run.config.get("origin") != "project":
-        notes.append(
-            "the run was started from Python: what it left pending was finalized; the data it was given "
-            "lives in the caller's code, so run that code again to load the rest"
-        )
-    elif _data_reached_a_package(journal, run):
-        notes.append("the run's data had reached a load package: finalizing it, not extracting again")
-    elif source_factory is not None:
-        data = source_factory(run)
-        notes.append("the run died before its data reached a load package: extracting its source again")
-    return _take_up(journal, run, "resume_run", data=data, notes=notes)
+    if project_of(run.config) is None:
+        note = ("the run was started from Python: what it left pending was finalized; the data it was given "
+                "lives in the caller's code, so run that code again to load the rest")
+        return _take_up(journal, run, "resume_run", extract_again=False, notes=[note])
+    if _data_reached_a_package(journal, run):
+        note = "the run's data had reached a load package: finalizing it, not extracting again"
+        return _take_up(journal, run, "resume_run", extract_again=False, notes=[note])
+    note = "the run died before its data reached a load package: extracting its source again"
+    return _take_up(journal, run, "resume_run", extract_again=True, notes=[note])
 
 
-def runner_for(journal: Journal, run: Run) -> Runner:
-    """A runner on the run's pipeline, destination, dataset and retry policy, from the journal alone."""
+@contextlib.contextmanager
+def runner_for(journal: Journal, run: Run) -> Iterator[tuple[Runner, Callable[[], Any]]]:
+    """A runner on the run's pipeline, destination, dataset and retry policy, and its source's builder.
+
+    A run from a dlt.yml gets its project back (its ``.dlt/`` secrets included); any other is
+    attached from what the journal kept, with secrets from dlt's config providers.
+    """
+    project = project_of(run.config)
+    if project is not None:
+        with project_runner(*project, journal) as found:
+            yield found
+        return
+    yield _attached_runner(journal, run), _no_source
+
+
+def _no_source():
+    raise NotReattachableError("a run started from Python can only be recovered: its data is in the caller's code")
+
+
+def _attached_runner(journal: Journal, run: Run) -> Runner:
     config = run.config
     facts = config.get("reattach")
     if not facts:
@@ -99,13 +116,15 @@ def runner_for(journal: Journal, run: Run) -> Runner:
     )
 
 
-def _take_up(journal: Journal, run: Run, trigger: str, *, data: Any, notes: Sequence[str] = ()) -> Outcome:
+def _take_up(
+    journal: Journal, run: Run, trigger: str, *, extract_again: bool = False, notes: Sequence[str] = ()
+) -> Outcome:
     stopped_in = _stopped_in(journal, run)
     error = None
+    by = {"by": f"runjournal {'recover' if trigger == 'recover' else 'resume'}"}
     try:
-        runner = runner_for(journal, run)
-        runner.take_up(run, trigger, {"by": f"runjournal {'recover' if trigger == 'recover' else 'resume'}"},
-                       data=data)
+        with runner_for(journal, run) as (runner, build_source):
+            runner.take_up(run, trigger, by, data=build_source() if extract_again else None)
     except NotReattachableError as exc:
         error = str(exc)
     except Exception as exc:  # noqa: BLE001 - the journal has the failure; report it and go on with the next run
