@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 
 import pytest
 
@@ -25,6 +26,18 @@ def any_journal_url(request):
     return request.getfixturevalue("journal_url" if request.param == "sqlite" else "pg_journal_url")
 
 
+def first_to_exit(*procs, timeout: float = 60):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for proc in procs:
+            if proc.poll() is not None:
+                return proc
+        time.sleep(0.05)
+    for proc in procs:
+        proc.kill()
+    raise AssertionError("both processes are still running: neither was refused")
+
+
 def runs_of_this_test(url: str, base) -> list:
     with Journal.open(url) as jnl:
         return [r for r in jnl.list_runs(pipeline=cc.PIPELINE_NAME, limit=None)
@@ -35,12 +48,12 @@ def test_two_processes_race_one_runs_the_other_is_refused_then_a_killed_holder_i
                                                                                               any_journal_url):
     first = cc.spawn(tmp_path, any_journal_url, *HOLD)
     second = cc.spawn(tmp_path, any_journal_url, *HOLD)
-    holder_pid = int(cc.wait_for_marker(tmp_path, "extract", first if first.poll() is None else second))
-    holder, loser = (first, second) if holder_pid == first.pid else (second, first)
-    assert cc.finish(loser) == 0, cc.output_of(loser)
+    loser = first_to_exit(first, second)  # the holder sleeps in extract for a minute
+    holder = second if loser is first else first
+    assert loser.returncode == 0, cc.output_of(loser)
+    cc.wait_for_marker(tmp_path, "extract", holder)
     refused = cc.result_of(loser)
     assert (refused["outcome"], refused["type"], refused["run_id"]) == ("exception", "LeaseHeld", None)
-    message = cc.output_of(loser)
     (running,) = runs_of_this_test(any_journal_url, tmp_path)  # the loser journaled nothing
     assert running.pid == holder.pid and (running.status, running.state) == ("running", "extract")
     assert holder.poll() is None  # the holder goes on, untouched
