@@ -147,3 +147,25 @@ def test_sigterm_during_the_last_load_job_completes_the_run_and_defers_its_trace
     finish = first.transitions[-1]
     assert "ship_error" not in (finish.details or {}), finish.details
     assert first.traces[0].ship_error is None, first.traces[0].ship_error
+
+
+def test_sigterm_with_start_new_jobs_on_signal_loads_every_job_and_ends_done(tmp_path, journal_url):
+    """dlt's `load.start_new_jobs_on_signal=true`: the load goes on to its last job after SIGTERM, so the
+    run completes (done), and only what comes after the load (shipping traces) is left for the next run."""
+    child = cc.spawn(
+        tmp_path, journal_url, "--destination", "sink", "--ids", "0:6", "--other-ids", "50:56", "--store-trace",
+        "--sink-sleep-at-call", "1", "--sleep", "2", "--attempts", "5", "--retry-steps", "load",
+        env={"LOAD__WORKERS": "1", "LOAD__START_NEW_JOBS_ON_SIGNAL": "true"},
+    )
+    cc.wait_for_marker(tmp_path, "sink", child)
+    os.kill(child.pid, signal.SIGTERM)
+    assert cc.finish(child, timeout=30) == 0, cc.output_of(child)
+    assert cc.result_of(child)["outcome"] == "ok", cc.output_of(child)
+
+    with Journal.open(journal_url) as jnl:
+        story = jnl.get_story(cc.result_of(child)["run_id"])
+    assert (story.run.status, len(story.attempts)) == ("done", 1)
+    assert story.transitions[-1].details == {"traces_deferred": "stop signal received"}
+    loaded = sorted(i for c in cc.sink_calls(tmp_path) if c["pid"] == child.pid and c["table"] != "crash_pipe_trace"
+                    for i in c["ids"])
+    assert loaded == [*range(0, 6), *range(50, 56)]  # both jobs, the second started after the signal
