@@ -13,7 +13,7 @@ import contextlib
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Optional, Sequence
 
-from journal import Journal, Run
+from journal import Journal, Run, RunNotReclaimable, RunStory
 
 from ._log import RunLog
 from ._machine import CONTINUABLE_STATES
@@ -50,7 +50,7 @@ def recover(journal: Journal, pipelines: Sequence[str] = ()) -> list[Outcome]:
         for run in journal.list_runs(status=RECOVERABLE_STATUSES, limit=None)
         if not pipelines or run.pipeline_name in pipelines
     ]
-    return [_take_up(journal, run, "recover") for run in reversed(candidates)]
+    return [_take_up(journal, journal.get_story(run.id), "recover") for run in reversed(candidates)]
 
 
 def resume(journal: Journal, run_id: str) -> Outcome:
@@ -61,22 +61,21 @@ def resume(journal: Journal, run_id: str) -> Outcome:
     data lives in the caller's code.
     """
     detect_crashes(journal, None, Scrubber())
-    run = journal.get_run(run_id)
+    story = journal.get_story(run_id)
+    run = story.run
     if run.status not in CONTINUABLE_STATES:
-        from journal import RunNotReclaimable
-
         raise RunNotReclaimable(
             f"run {run.id} is {run.status}; only a {', '.join(CONTINUABLE_STATES)} run can be resumed"
         )
     if project_of(run.config) is None:
         note = ("the run was started from Python: what it left pending was finalized; the data it was given "
                 "lives in the caller's code, so run that code again to load the rest")
-        return _take_up(journal, run, "resume_run", extract_again=False, notes=[note])
-    if _data_reached_a_package(journal, run):
+        return _take_up(journal, story, "resume_run", extract_again=False, notes=[note])
+    if _data_reached_a_package(story):
         note = "the run's data had reached a load package: finalizing it, not extracting again"
-        return _take_up(journal, run, "resume_run", extract_again=False, notes=[note])
+        return _take_up(journal, story, "resume_run", extract_again=False, notes=[note])
     note = "the run died before its data reached a load package: extracting its source again"
-    return _take_up(journal, run, "resume_run", extract_again=True, notes=[note])
+    return _take_up(journal, story, "resume_run", extract_again=True, notes=[note])
 
 
 @contextlib.contextmanager
@@ -117,9 +116,9 @@ def _attached_runner(journal: Journal, run: Run) -> Runner:
 
 
 def _take_up(
-    journal: Journal, run: Run, trigger: str, *, extract_again: bool = False, notes: Sequence[str] = ()
+    journal: Journal, before: RunStory, trigger: str, *, extract_again: bool = False, notes: Sequence[str] = ()
 ) -> Outcome:
-    stopped_in = _stopped_in(journal, run)
+    run = before.run
     error = None
     by = {"by": f"runjournal {'recover' if trigger == 'recover' else 'resume'}"}
     try:
@@ -128,33 +127,36 @@ def _take_up(
     except NotReattachableError as exc:
         error = str(exc)
     except Exception as exc:  # noqa: BLE001 - the journal has the failure; report it and go on with the next run
-        error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        # URL passwords masked: the run's own scrubber may not exist (attaching is what failed)
+        error = Scrubber()(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
         RunLog(run.id, run.pipeline_name, run.state).error(
             "could not be %s: %s", "recovered" if trigger == "recover" else "resumed", error)
     story = journal.get_story(run.id)
     taken_up = [a for a in story.attempts if a.number > run.attempt]
     finish = next((t for t in reversed(story.transitions) if t.trigger in ("finish", "give_up", "halt")), None)
     shipped = (finish.details or {}).get("traces_shipped", 0) if finish and finish.attempt > run.attempt else 0
+    failed_now = story.run.status == "failed" and bool(taken_up)
     return Outcome(
         run_id=run.id,
         pipeline_name=run.pipeline_name,
-        stopped_in=stopped_in,
+        stopped_in=_stopped_in(before),
         status=story.run.status,
         load_ids=tuple(load_id for a in taken_up for load_id in a.load_ids),
         traces_shipped=shipped,
-        error=error if error or story.run.status != "failed" else story.run.error_message,
+        # the journal's account of a failed attempt has been through the run's scrubber
+        error=story.run.error_message if failed_now else error,
         notes=tuple(notes),
     )
 
 
-def _stopped_in(journal: Journal, run: Run) -> str:
+def _stopped_in(story: RunStory) -> str:
     """The state a crashed run died in (the crash transition's source), else the run's state."""
-    if run.state != "crashed":
-        return run.state
-    crash = next((t for t in reversed(journal.get_story(run.id).transitions) if t.trigger == "crash"), None)
-    return crash.source if crash else run.state
+    if story.run.state != "crashed":
+        return story.run.state
+    crash = next((t for t in reversed(story.transitions) if t.trigger == "crash"), None)
+    return crash.source if crash else story.run.state
 
 
-def _data_reached_a_package(journal: Journal, run: Run) -> bool:
+def _data_reached_a_package(story: RunStory) -> bool:
     return any(t.source == "extract" and t.trigger == "advance" and (t.details or {}).get("load_ids")
-               for t in journal.get_story(run.id).transitions)
+               for t in story.transitions)

@@ -1,5 +1,7 @@
 """Errors the journal raises; each names the journal (password hidden) and the way out."""
 
+import datetime
+
 
 class JournalError(Exception):
     """Base class of the journal's errors."""
@@ -25,12 +27,10 @@ class LeaseHeld(JournalError):
     """Another live run holds the pipeline's lease: two processes must not share a working directory."""
 
     def __init__(self, pipeline_name: str, pipelines_dir: str, holder):
-        import datetime as _dt
-
         self.pipeline_name = pipeline_name
         self.pipelines_dir = pipelines_dir
         self.holder = holder
-        since = _dt.datetime.fromtimestamp(holder.started_at, _dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+        since = datetime.datetime.fromtimestamp(holder.started_at, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
         super().__init__(
             f"pipeline {pipeline_name!r} (pipelines dir {pipelines_dir}) is being run by run {holder.id} "
             f"(host {holder.host}, pid {holder.pid}, since {since}, state {holder.state}); nothing was started. "
