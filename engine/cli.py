@@ -1,4 +1,5 @@
-"""The `runjournal` command line: read the run journal, draw the machine, manage the journal's schema.
+"""The `runjournal` command line: read the run journal, run, recover and resume pipelines, draw the
+machine, manage the journal's schema.
 
 Commands::
 
@@ -6,25 +7,33 @@ Commands::
     runjournal [--journal URL] show RUN_ID [--json] [--payload]
     runjournal [--journal URL] schema-changes [--pipeline P] [--since T] [--limit N] [--json]
     runjournal [--journal URL] abort-package PIPELINE LOAD_ID [--pipelines-dir DIR] [--json]
+    runjournal [--journal URL] run PIPELINE [--project PATH]
+    runjournal [--journal URL] recover [PIPELINE]... [--json]
+    runjournal [--journal URL] resume RUN_ID [--json]
     runjournal graph [--format mermaid]
     runjournal [--journal URL] prune --older-than AGE [--keep-failed] [--dry-run] [--no-vacuum] [--json]
     runjournal [--journal URL] db path | db check | db upgrade
     runjournal --version
+    runjournal [COMMAND] -h | --help
+
+Without a command (or `db` without its subcommand) it prints the help on stderr and exits 2.
 
 The journal is ``--journal URL``, else ``$RUNJOURNAL_URL``, else ``journal.default_url()``.
 Read commands never create or migrate a journal: a missing SQLite file reads as empty, a journal
 behind this code asks for `runjournal db upgrade`, which is the only command that changes the
 schema. `prune` deletes old runs from an existing journal; it never creates or migrates one.
 
-This module must never import dlt (nor the runner): it loads Typer only; SQLAlchemy and Rich
-are loaded by the commands that use them (``tests/test_cli_speed.py`` holds the line).
+This module must never import dlt (nor the runner): importing it loads Click only; SQLAlchemy,
+Rich and dlt are loaded by the commands that use them (``tests/test_cli_speed.py`` holds the line).
 
 Exit codes::
 
     0  success
-    1  the run failed (reserved for `runjournal run`)
-    2  usage or configuration error: bad option, malformed journal URL or unknown dialect,
-       unknown or ambiguous run id ("no run with id ...")
+    1  the run failed (`run`), a run could not be recovered or failed again (`recover`, `resume`),
+       or another process holds the pipeline's lease
+    2  usage or configuration error: bad option or argument (Click's usage message, naming it),
+       malformed journal URL or unknown dialect, a bad dlt.yml, a package that cannot be aborted,
+       unknown or ambiguous run id ("no run with id ..."), a run `resume` cannot take up
     3  journal unreachable (server down, database driver not installed) or incompatible
        (newer than this runjournal, or behind it: `runjournal db upgrade`);
        one line on stderr, no traceback
@@ -70,6 +79,12 @@ milliseconds and a ``Z`` (``"2024-05-01T12:03:04.250Z"``) or null; ``duration_s`
 
 With ``--payload`` each trace also has ``"payload"``: the stored trace, parsed from JSON.
 
+``recover --json`` and ``resume --json``::
+
+    {"runs": [OUTCOME, ...]}
+    OUTCOME = {"run_id", "pipeline", "stopped_in", "status", "load_ids", "traces_shipped", "error", "notes"}
+    status: the run's status afterwards: recovered or done (exit 0), failed or interrupted (exit 1)
+
 ``prune --json`` (the counts a ``--dry-run`` would delete, else those deleted)::
 
     {"pruned": {"runs", "attempts", "transitions", "traces"}, "dry_run": bool, "cutoff": "...Z"}
@@ -77,11 +92,10 @@ With ``--payload`` each trace also has ``"payload"``: the stored trace, parsed f
 
 from __future__ import annotations
 
-import enum
 import sys
-from typing import List, NoReturn, Optional
+from typing import NoReturn, Optional
 
-import typer
+import click
 
 from engine import __version__
 
@@ -95,54 +109,65 @@ EPILOG = (
     "3 journal unreachable or incompatible (see `runjournal db check`)."
 )
 
-app = typer.Typer(
+
+class _Command(click.Command):
+    """A runjournal command, listed in its group's help by its whole first sentence (wrapped, not cut short)."""
+
+    def get_short_help_str(self, limit: int = 45) -> str:
+        return super().get_short_help_str(limit=sys.maxsize)
+
+
+class _Group(click.Group):
+    """A runjournal command group: commands listed in the order they are declared (the most used first), and
+    an error a command raises on purpose printed as one line on stderr, exiting with its code."""
+
+    command_class = _Command
+    group_class = type  # its subgroups (`db`) are _Groups too
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(self.commands)
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except Exception as exc:  # noqa: BLE001 - mapped to exit codes, bugs (and Click's own errors) re-raised
+            code = _exit_code(exc)
+            if code is None:
+                raise
+            _fail(str(exc), code)
+
+
+@click.group(
+    cls=_Group,
     name="runjournal",
-    help="Read the run journal of dlt pipelines run by runjournal.",
     epilog=EPILOG,
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
+    context_settings={"help_option_names": ["-h", "--help"], "show_default": True},
 )
-db_app = typer.Typer(
-    help="The journal's database: where it is, and its schema.",
-    epilog=EPILOG,
-    no_args_is_help=True,
+@click.option(
+    "--journal",
+    metavar="URL",
+    help="Journal database URL (sqlite:///path or postgresql://...); default: $RUNJOURNAL_URL, "
+    "else runjournal.sqlite in dlt's data directory.",
 )
-app.add_typer(db_app, name="db")
-
-_journal_url: dict[str, Optional[str]] = {"option": None}
-
-
-def _version(value: bool) -> None:
-    if value:
-        print(f"runjournal {__version__}")
-        raise typer.Exit()
-
-
-@app.callback()
-def root(
-    journal: Optional[str] = typer.Option(
-        None,
-        "--journal",
-        metavar="URL",
-        help="Journal database URL (sqlite:///path or postgresql://...); default: $RUNJOURNAL_URL, "
-        "else runjournal.sqlite in dlt's data directory.",
-    ),
-    version: bool = typer.Option(
-        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
-    ),
-) -> None:
-    _journal_url["option"] = journal
+@click.version_option(__version__, "--version", message="runjournal %(version)s", help="Print the version and exit.")
+@click.pass_context
+def main(ctx: click.Context, journal: Optional[str]) -> None:
+    """Read the run journal of dlt pipelines run by runjournal."""
+    ctx.obj = journal  # every command's context inherits it; _url() resolves it when a command needs the journal
 
 
 def _url() -> str:
     from ._cli_journal import resolve_url
 
-    return resolve_url(_journal_url["option"])
+    return resolve_url(click.get_current_context().obj)
 
 
-def _statuses(values: Optional[List[str]]) -> Optional[List[str]]:
+def _json_option(text: str):
+    """The ``--json`` flag of a command (parameter ``as_json``), with its help text."""
+    return click.option("--json", "as_json", is_flag=True, help=text)
+
+
+def _statuses(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]) -> Optional[list[str]]:
     if not values:
         return None
     from journal import RUN_STATUSES
@@ -150,11 +175,11 @@ def _statuses(values: Optional[List[str]]) -> Optional[List[str]]:
     statuses = [part.strip() for value in values for part in value.split(",") if part.strip()]
     for status in statuses:
         if status not in RUN_STATUSES:
-            raise typer.BadParameter(f"{status!r} is not a run status; use one of {', '.join(RUN_STATUSES)}")
+            raise click.BadParameter(f"{status!r} is not a run status; use one of {', '.join(RUN_STATUSES)}")
     return statuses
 
 
-def _since(value: Optional[str]) -> Optional[float]:
+def _since(_ctx: click.Context, _param: click.Parameter, value: Optional[str]) -> Optional[float]:
     if value is None:
         return None
     from ._cli_format import parse_since
@@ -162,7 +187,7 @@ def _since(value: Optional[str]) -> Optional[float]:
     try:
         return parse_since(value)
     except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from None
+        raise click.BadParameter(str(exc)) from None
 
 
 def _emit_json(document: object) -> None:
@@ -171,30 +196,28 @@ def _emit_json(document: object) -> None:
     sys.stdout.write(dumps(document) + "\n")
 
 
-@app.command(epilog=EPILOG)
+@main.command(epilog=EPILOG)
+@click.option("--pipeline", "-p", metavar="NAME", help="Only runs of this pipeline.")
+@click.option(
+    "--status",
+    "-s",
+    metavar="STATUS",
+    multiple=True,
+    callback=_statuses,
+    help="Only runs with this status (repeatable, or comma-separated): "
+    "running, done, failed, interrupted, crashed, recovered.",
+)
+@click.option(
+    "--since",
+    metavar="WHEN",
+    callback=_since,
+    help="Only runs started since WHEN: an ISO date or datetime (local unless it has an offset), "
+    "or an age such as 30m, 2h, 7d.",
+)
+@click.option("--limit", "-n", type=click.IntRange(min=0), default=20, metavar="N", help="At most N runs; 0 for all.")
+@_json_option('Print {"runs": [...]} as JSON, times in UTC.')
 def runs(
-    pipeline: Optional[str] = typer.Option(
-        None, "--pipeline", "-p", metavar="NAME", help="Only runs of this pipeline."
-    ),
-    status: Optional[List[str]] = typer.Option(
-        None,
-        "--status",
-        "-s",
-        metavar="STATUS",
-        callback=_statuses,
-        help="Only runs with this status (repeatable, or comma-separated): "
-        "running, done, failed, interrupted, crashed, recovered.",
-    ),
-    since: Optional[str] = typer.Option(
-        None,
-        "--since",
-        callback=_since,
-        metavar="WHEN",
-        help="Only runs started since WHEN: an ISO date or datetime (local unless it has an offset), "
-        "or an age such as 30m, 2h, 7d.",
-    ),
-    limit: int = typer.Option(20, "--limit", "-n", min=0, metavar="N", help="At most N runs; 0 for all."),
-    as_json: bool = typer.Option(False, "--json", help='Print {"runs": [...]} as JSON, times in UTC.'),
+    pipeline: Optional[str], status: Optional[list[str]], since: Optional[float], limit: int, as_json: bool
 ) -> None:
     """List runs, newest first."""
     from ._cli_journal import open_for_reading
@@ -226,22 +249,24 @@ def runs(
         missing = " (it does not exist yet)" if jnl is None else ""
         from journal import redacted
 
-        typer.echo(f"no runs {where}in journal {redacted(url)}{missing}", err=True)
+        click.echo(f"no runs {where}in journal {redacted(url)}{missing}", err=True)
         return
     from ._cli_render import console, emit, runs_table
 
     emit(console(), runs_table(found, failed_jobs))
     if more:
-        typer.echo(f"(newest {limit} shown; --limit N for more, --limit 0 for all)", err=True)
+        click.echo(f"(newest {limit} shown; --limit N for more, --limit 0 for all)", err=True)
 
 
-@app.command(epilog=EPILOG)
-def show(
-    run_id: str = typer.Argument(..., metavar="RUN_ID", help="A run id, or a unique prefix of one."),
-    as_json: bool = typer.Option(False, "--json", help="Print the story as JSON, times in UTC."),
-    payload: bool = typer.Option(False, "--payload", help="Include each stored trace (JSON) in the output."),
-) -> None:
-    """Tell one run's story: its header, every transition, its attempts, load packages, jobs, schema changes and traces."""
+@main.command(epilog=EPILOG)
+@click.argument("run_id")
+@_json_option("Print the story as JSON, times in UTC.")
+@click.option("--payload", is_flag=True, help="Include each stored trace (JSON) in the output.")
+def show(run_id: str, as_json: bool, payload: bool) -> None:
+    """Tell one run's story: its header, every transition, its attempts, load packages, jobs, schema changes and traces.
+
+    RUN_ID is a run id, or a unique prefix of one.
+    """
     from journal import RunNotFound
 
     from ._cli_journal import open_for_reading
@@ -261,21 +286,19 @@ def show(
     print_story(console(), story, payload=payload)
 
 
-@app.command("schema-changes", epilog=EPILOG)
-def schema_changes(
-    pipeline: Optional[str] = typer.Option(
-        None, "--pipeline", "-p", metavar="NAME", help="Only changes made by runs of this pipeline."
-    ),
-    since: Optional[str] = typer.Option(
-        None,
-        "--since",
-        callback=_since,
-        metavar="WHEN",
-        help="Only changes loaded since WHEN: an ISO date or datetime, or an age such as 30m, 2h, 7d.",
-    ),
-    limit: int = typer.Option(200, "--limit", "-n", min=0, metavar="N", help="At most N changes; 0 for all."),
-    as_json: bool = typer.Option(False, "--json", help='Print {"schema_changes": [...]} as JSON, times in UTC.'),
-) -> None:
+@main.command("schema-changes", epilog=EPILOG)
+@click.option("--pipeline", "-p", metavar="NAME", help="Only changes made by runs of this pipeline.")
+@click.option(
+    "--since",
+    metavar="WHEN",
+    callback=_since,
+    help="Only changes loaded since WHEN: an ISO date or datetime, or an age such as 30m, 2h, 7d.",
+)
+@click.option(
+    "--limit", "-n", type=click.IntRange(min=0), default=200, metavar="N", help="At most N changes; 0 for all."
+)
+@_json_option('Print {"schema_changes": [...]} as JSON, times in UTC.')
+def schema_changes(pipeline: Optional[str], since: Optional[float], limit: int, as_json: bool) -> None:
     """List the tables and columns runs created at their destinations, newest first."""
     from ._cli_journal import open_for_reading
 
@@ -293,28 +316,30 @@ def schema_changes(
     if not found:
         from journal import redacted
 
-        typer.echo(f"no schema changes in journal {redacted(url)}", err=True)
+        click.echo(f"no schema changes in journal {redacted(url)}", err=True)
         return
     from ._cli_render import console, emit, schema_changes_table
 
     emit(console(), schema_changes_table(found, across_runs=True))
 
 
-@app.command("abort-package", epilog=EPILOG)
-def abort_package(
-    pipeline: str = typer.Argument(..., metavar="PIPELINE", help="The pipeline's name."),
-    load_id: str = typer.Argument(..., metavar="LOAD_ID", help="The pending package to discard."),
-    pipelines_dir: Optional[str] = typer.Option(
-        None, "--pipelines-dir", metavar="DIR",
-        help="The pipeline's pipelines_dir (default: its last journaled run's, else dlt's default).",
-    ),
-    as_json: bool = typer.Option(False, "--json", help='Print {"operation": {...}} as JSON.'),
-) -> None:
+@main.command("abort-package", epilog=EPILOG)
+@click.argument("pipeline")
+@click.argument("load_id")
+@click.option(
+    "--pipelines-dir",
+    type=click.Path(file_okay=False),
+    metavar="DIR",
+    help="The pipeline's pipelines_dir (default: its last journaled run's, else dlt's default).",
+)
+@_json_option('Print {"operation": {...}} as JSON.')
+def abort_package(pipeline: str, load_id: str, pipelines_dir: Optional[str], as_json: bool) -> None:
     """Discard a pending load package that cannot load, as dlt's abort does, and journal who did it.
 
-    The package completes as aborted, newer pending packages are deleted, and the pipeline's local
-    state rewinds to where the package started, so its data is extracted again by the next run.
-    Refused (exit 2) while a run of the pipeline is running or when there is no such package.
+    PIPELINE is the pipeline's name, LOAD_ID the pending package to discard. The package completes
+    as aborted, newer pending packages are deleted, and the pipeline's local state rewinds to where
+    the package started, so its data is extracted again by the next run. Refused (exit 2) while a
+    run of the pipeline is running or when there is no such package.
     """
     from journal import Journal
 
@@ -334,15 +359,15 @@ def abort_package(
 
 
 def _open_for_work():
-    """The journal for a command that changes runs; SystemExit(0) with a message when it does not exist."""
+    """The journal for a command that changes runs; exits 0 with a message when it does not exist."""
     from ._cli_journal import open_for_reading
 
     jnl = open_for_reading(_url())
     if jnl is None:
         from journal import redacted
 
-        typer.echo(f"no runs in journal {redacted(_url())} (it does not exist yet)", err=True)
-        raise typer.Exit(EXIT_OK)
+        click.echo(f"no runs in journal {redacted(_url())} (it does not exist yet)", err=True)
+        click.get_current_context().exit(EXIT_OK)
     return jnl
 
 
@@ -357,41 +382,38 @@ def _report(outcomes: list, as_json: bool) -> None:
             for note in outcome.notes:
                 print(f"  note: {note}")
     if any(o.status not in ("recovered", "done") for o in outcomes):
-        raise typer.Exit(EXIT_RUN_FAILED)
+        click.get_current_context().exit(EXIT_RUN_FAILED)
 
 
-@app.command(epilog=EPILOG)
-def recover(
-    pipelines: Optional[List[str]] = typer.Argument(
-        None, metavar="[PIPELINE]...", help="Only runs of these pipelines (default: all)."
-    ),
-    as_json: bool = typer.Option(False, "--json", help='Print {"runs": [OUTCOME, ...]} as JSON.'),
-) -> None:
+@main.command(epilog=EPILOG)
+@click.argument("pipelines", nargs=-1, metavar="[PIPELINE]...")
+@_json_option('Print {"runs": [OUTCOME, ...]} as JSON.')
+def recover(pipelines: tuple[str, ...], as_json: bool) -> None:
     """Recover crashed and interrupted runs: finalize what they left, ship their traces, mark them recovered.
 
-    Attaches to each run's pipeline from what the journal kept (secrets come from dlt's config
-    providers again), from any working directory. Running it twice does nothing the second time.
-    Exit 1 if a run could not be recovered (it is then marked failed, with the reason).
+    Only runs of the PIPELINEs named, if any. Attaches to each run's pipeline from what the journal
+    kept (secrets come from dlt's config providers again), from any working directory. Running it
+    twice does nothing the second time. Exit 1 if a run could not be recovered (it is then marked
+    failed, with the reason).
     """
     from ._recovery import recover as recover_runs
 
     with _open_for_work() as jnl:
-        outcomes = recover_runs(jnl, pipelines or ())
+        outcomes = recover_runs(jnl, pipelines)
     if not outcomes and not as_json:
-        typer.echo("nothing to recover: no crashed or interrupted runs", err=True)
+        click.echo("nothing to recover: no crashed or interrupted runs", err=True)
     _report(outcomes, as_json)
 
 
-@app.command(epilog=EPILOG)
-def resume(
-    run_id: str = typer.Argument(..., metavar="RUN_ID", help="A run id, or a unique prefix of one."),
-    as_json: bool = typer.Option(False, "--json", help='Print {"runs": [OUTCOME]} as JSON.'),
-) -> None:
+@main.command(epilog=EPILOG)
+@click.argument("run_id")
+@_json_option('Print {"runs": [OUTCOME]} as JSON.')
+def resume(run_id: str, as_json: bool) -> None:
     """Continue a crashed, interrupted or failed run from where the journal says it stopped, as a new attempt.
 
-    A run started by `runjournal run` extracts its source again if it died before its data reached
-    a load package; a run started from Python has what it left pending finalized (its data is in
-    the caller's code). Exit 1 if the run fails again.
+    RUN_ID is a run id, or a unique prefix of one. A run started by `runjournal run` extracts its
+    source again if it died before its data reached a load package; a run started from Python has
+    what it left pending finalized (its data is in the caller's code). Exit 1 if the run fails again.
     """
     from ._recovery import resume as resume_run
 
@@ -400,18 +422,21 @@ def resume(
     _report([outcome], as_json)
 
 
-@app.command("run", epilog=EPILOG)
-def run_pipeline(
-    pipeline: str = typer.Argument(..., metavar="PIPELINE", help="A pipeline defined in the project's dlt.yml."),
-    project: Optional[str] = typer.Option(
-        None, "--project", metavar="PATH", help="The dlt.yml, or the directory holding it (default: the working directory)."
-    ),
-) -> None:
+@main.command("run", epilog=EPILOG)
+@click.argument("pipeline")
+@click.option(
+    "--project",
+    type=click.Path(),
+    metavar="PATH",
+    help="The dlt.yml, or the directory holding it (default: the working directory).",
+)
+def run_pipeline(pipeline: str, project: Optional[str]) -> None:
     """Run a pipeline of a dlt.yml through the engine, printing each state transition and the load info.
 
-    The run's settings come from the pipeline's run_config in dlt.yml, overridden by dlt's config
-    providers (PIPELINES__<NAME>__RUN_CONFIG__..., then RUN_CONFIG__...). A bad dlt.yml runs nothing
-    (exit 2); a failed run exits 1, with its id for `runjournal show` and `runjournal resume`.
+    PIPELINE is a pipeline defined in the project's dlt.yml. The run's settings come from its
+    run_config there, overridden by dlt's config providers (PIPELINES__<NAME>__RUN_CONFIG__...,
+    then RUN_CONFIG__...). A bad dlt.yml runs nothing (exit 2); a failed run exits 1, with its id
+    for `runjournal show` and `runjournal resume`.
     """
     from ._project_run import project_runner
     from ._transition_printer import TransitionPrinter
@@ -435,51 +460,47 @@ def run_pipeline(
     print(f"run {runner.last_run_id}: done")
 
 
-class GraphFormat(str, enum.Enum):
-    mermaid = "mermaid"
-
-
-@app.command()
-def graph(
-    format: GraphFormat = typer.Option(GraphFormat.mermaid, "--format", "-f", help="Diagram language."),
-) -> None:
+@main.command()
+@click.option(
+    "--format", "-f", type=click.Choice(["mermaid"]), default="mermaid", expose_value=False, help="Diagram language."
+)
+def graph() -> None:
     """Print the run state machine as a diagram (drawn from the machine the engine runs)."""
     from engine._machine import mermaid_diagram
 
     sys.stdout.write(mermaid_diagram().rstrip("\n") + "\n")
 
 
-def _older_than(value: str) -> float:
+def _older_than(_ctx: click.Context, _param: click.Parameter, value: str) -> float:
     from ._cli_format import AGE_FORMS, parse_age
 
     text = value.strip()
     negative = text.startswith("-")
     age = parse_age(text[1:] if negative else text)
     if age is None:
-        raise typer.BadParameter(f"{value!r} is not an age; use {AGE_FORMS}")
+        raise click.BadParameter(f"{value!r} is not an age; use {AGE_FORMS}")
     if negative or age == 0:
-        raise typer.BadParameter(f"{value!r} would prune every finished run; give an age above 0, {AGE_FORMS}")
+        raise click.BadParameter(f"{value!r} would prune every finished run; give an age above 0, {AGE_FORMS}")
     return age
 
 
-@app.command(epilog=EPILOG)
-def prune(
-    older_than: str = typer.Option(
-        ...,
-        "--older-than",
-        callback=_older_than,
-        metavar="AGE",
-        help="Required. Prune runs started more than AGE ago: a number followed by s, m, h, d or w (90m, 12h, 30d).",
-    ),
-    keep_failed: bool = typer.Option(
-        False, "--keep-failed", help="Keep failed, crashed and interrupted runs (prune only done and recovered ones)."
-    ),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Count what would be pruned; delete nothing."),
-    vacuum: bool = typer.Option(
-        True, "--vacuum/--no-vacuum", help="SQLite: VACUUM after pruning so that the file shrinks (default)."
-    ),
-    as_json: bool = typer.Option(False, "--json", help="Print the counts as JSON, the cutoff in UTC."),
-) -> None:
+@main.command(epilog=EPILOG)
+@click.option(
+    "--older-than",
+    required=True,
+    callback=_older_than,
+    metavar="AGE",
+    help="Required. Prune runs started more than AGE ago: a number followed by s, m, h, d or w (90m, 12h, 30d).",
+)
+@click.option(
+    "--keep-failed", is_flag=True, help="Keep failed, crashed and interrupted runs (prune only done and recovered ones)."
+)
+@click.option("--dry-run", is_flag=True, help="Count what would be pruned; delete nothing.")
+@click.option(
+    "--vacuum/--no-vacuum", default=True, help="SQLite: VACUUM after pruning so that the file shrinks (default)."
+)
+@_json_option("Print the counts as JSON, the cutoff in UTC.")
+def prune(older_than: float, keep_failed: bool, dry_run: bool, vacuum: bool, as_json: bool) -> None:
     """Delete finished runs started before a cutoff, with their attempts, transitions and traces.
 
     A running run is never deleted. Works in batches, each a short transaction, so pipelines running
@@ -493,7 +514,7 @@ def prune(
     from ._cli_journal import open_for_reading, size_on_disk
 
     url = _url()
-    cutoff = time.time() - float(older_than)
+    cutoff = time.time() - older_than
     size_before = size_on_disk(url)
     jnl = open_for_reading(url)
     if jnl is None:
@@ -504,7 +525,7 @@ def prune(
     if as_json:
         _emit_json(prune_json(result, dry_run=dry_run, cutoff=cutoff))
     elif jnl is None:
-        typer.echo(f"nothing to prune: journal {redacted(url)} does not exist yet", err=True)
+        click.echo(f"nothing to prune: journal {redacted(url)} does not exist yet", err=True)
     else:
         print(
             prune_line(
@@ -514,7 +535,12 @@ def prune(
         )
 
 
-@db_app.command("path")
+@main.group(epilog=EPILOG)
+def db() -> None:
+    """The journal's database: where it is, and its schema."""
+
+
+@db.command("path")
 def db_path() -> None:
     """Print the journal's URL (password hidden)."""
     from journal import redacted
@@ -524,7 +550,7 @@ def db_path() -> None:
     print(redacted(parse_url(_url())))
 
 
-@db_app.command("check")
+@db.command("check")
 def db_check() -> None:
     """Print the journal's schema revision and whether it is current (exit 3 if it is not)."""
     from ._cli_journal import schema_status
@@ -550,7 +576,7 @@ def db_check() -> None:
     _fail(problem, EXIT_JOURNAL)
 
 
-@db_app.command("upgrade")
+@db.command("upgrade")
 def db_upgrade() -> None:
     """Create the journal or bring its schema up to date (the only command that writes it)."""
     from journal import redacted
@@ -613,13 +639,3 @@ def _exit_code(exc: BaseException) -> Optional[int]:
     if isinstance(exc, JournalError):
         return EXIT_JOURNAL
     return None
-
-
-def main() -> None:
-    try:
-        app()
-    except Exception as exc:  # noqa: BLE001 - mapped to exit codes below, bugs re-raised
-        code = _exit_code(exc)
-        if code is None:
-            raise
-        _fail(str(exc), code)

@@ -13,7 +13,9 @@ from journal import Journal, NewRun, RunChange, Transition
 from ._cli_support import cli, create_empty
 
 # Modules a read-only command must never pay for.
-FORBIDDEN = ("dlt", "engine._runner", "engine._run", "engine._steps", "alembic", "transitions", "duckdb")
+FORBIDDEN = (
+    "dlt", "engine._runner", "engine._run", "engine._steps", "alembic", "transitions", "duckdb", "pydantic", "typer",
+)
 
 
 def imported_modules(code: str) -> set[str]:
