@@ -41,8 +41,12 @@ class Outcome:
     notes: Sequence[str] = field(default_factory=tuple)
 
 
-def recover(journal: Journal, pipelines: Sequence[str] = ()) -> list[Outcome]:
-    """Take up every crashed or interrupted run (of ``pipelines``, or all), oldest first."""
+def recover(journal: Journal, pipelines: Sequence[str] = (), *, progress: Any = None) -> list[Outcome]:
+    """Take up every crashed or interrupted run (of ``pipelines``, or all), oldest first.
+
+    ``progress``: a dlt collector given to each taken-up run's pipeline, as ``runjournal run`` gives
+    one: it follows dlt's steps and gets the engine's ``on_transition`` for each journaled transition.
+    """
     for pipeline in pipelines or (None,):
         detect_crashes(journal, pipeline, Scrubber())
     candidates = [
@@ -50,15 +54,15 @@ def recover(journal: Journal, pipelines: Sequence[str] = ()) -> list[Outcome]:
         for run in journal.list_runs(status=RECOVERABLE_STATUSES, limit=None)
         if not pipelines or run.pipeline_name in pipelines
     ]
-    return [_take_up(journal, journal.get_story(run.id), "recover") for run in reversed(candidates)]
+    return [_take_up(journal, journal.get_story(run.id), "recover", progress=progress) for run in reversed(candidates)]
 
 
-def resume(journal: Journal, run_id: str) -> Outcome:
+def resume(journal: Journal, run_id: str, *, progress: Any = None) -> Outcome:
     """Continue one crashed, interrupted or failed run as a new attempt.
 
     A run started by `runjournal run` gets its source built again from its dlt.yml when it died
     before its data reached a load package; a run started from Python is finalized only, since its
-    data lives in the caller's code.
+    data lives in the caller's code. ``progress`` is as for :func:`recover`.
     """
     detect_crashes(journal, None, Scrubber())
     story = journal.get_story(run_id)
@@ -70,27 +74,31 @@ def resume(journal: Journal, run_id: str) -> Outcome:
     if project_of(run.config) is None:
         note = ("the run was started from Python: what it left pending was finalized; the data it was given "
                 "lives in the caller's code, so run that code again to load the rest")
-        return _take_up(journal, story, "resume_run", extract_again=False, notes=[note])
+        return _take_up(journal, story, "resume_run", extract_again=False, notes=[note], progress=progress)
     if _data_reached_a_package(story):
         note = "the run's data had reached a load package: finalizing it, not extracting again"
-        return _take_up(journal, story, "resume_run", extract_again=False, notes=[note])
+        return _take_up(journal, story, "resume_run", extract_again=False, notes=[note], progress=progress)
     note = "the run died before its data reached a load package: extracting its source again"
-    return _take_up(journal, story, "resume_run", extract_again=True, notes=[note])
+    return _take_up(journal, story, "resume_run", extract_again=True, notes=[note], progress=progress)
 
 
 @contextlib.contextmanager
-def runner_for(journal: Journal, run: Run) -> Iterator[tuple[Runner, Callable[[], Any]]]:
+def runner_for(journal: Journal, run: Run, *, progress: Any = None) -> Iterator[tuple[Runner, Callable[[], Any]]]:
     """A runner on the run's pipeline, destination, dataset and retry policy, and its source's builder.
 
     A run from a dlt.yml gets its project back (its ``.dlt/`` secrets included); any other is
-    attached from what the journal kept, with secrets from dlt's config providers.
+    attached from what the journal kept, with secrets from dlt's config providers. ``progress``,
+    if given, becomes the pipeline's collector.
     """
     project = project_of(run.config)
     if project is not None:
-        with project_runner(*project, journal) as found:
+        with project_runner(*project, journal, progress=progress) as found:
             yield found
         return
-    yield _attached_runner(journal, run), _no_source
+    runner = _attached_runner(journal, run)
+    if progress is not None:
+        runner.pipeline.collector = progress
+    yield runner, _no_source
 
 
 def _no_source():
@@ -116,13 +124,14 @@ def _attached_runner(journal: Journal, run: Run) -> Runner:
 
 
 def _take_up(
-    journal: Journal, before: RunStory, trigger: str, *, extract_again: bool = False, notes: Sequence[str] = ()
+    journal: Journal, before: RunStory, trigger: str, *, extract_again: bool = False, notes: Sequence[str] = (),
+    progress: Any = None,
 ) -> Outcome:
     run = before.run
     error = None
     by = {"by": f"runjournal {'recover' if trigger == 'recover' else 'resume'}"}
     try:
-        with runner_for(journal, run) as (runner, build_source):
+        with runner_for(journal, run, progress=progress) as (runner, build_source):
             runner.take_up(run, trigger, by, data=build_source() if extract_again else None)
     except NotReattachableError as exc:
         error = str(exc)

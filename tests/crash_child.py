@@ -11,7 +11,18 @@ is ``$RUNJOURNAL_URL``. Faults are injected where the options say:
 - ``--sink-sleep-at-call K``: the sink records its K-th batch, writes ``marker_sink``, then sleeps
   (the sink records each batch as the row ids it got, or the trace ids for the trace table);
 - ``--sink-fail-once``: the sink's first call ever (across processes) raises a transient error;
-- ``--marker-on STATE``: the collector writes ``marker_<STATE>`` after that transition is committed.
+- ``--marker-on STATE``: the collector writes ``marker_<STATE>`` after that transition is committed;
+- ``--kill-after-jobs K``: the collector SIGKILLs the process when dlt's load reports its K-th
+  finished job (the job's file is in the package's completed_jobs, the package is still pending);
+- ``--kill-after-reclaim``: the process SIGKILLs itself as soon as ``Journal.reclaim_run`` (a take-up's
+  first step: the ended run is this process's own again) has committed, before the take-up's attempt begins;
+- ``--kill-after-step PIPELINE:STEP``: a dlt tracking module (dlt's hook on every pipeline's trace
+  steps) SIGKILLs the process when pipeline PIPELINE's step STEP (extract, normalize, load) has
+  ended, e.g. ``_trace_crash_pipe:load`` once the trace pipeline loaded the traces it ships.
+
+With ``--recover`` the child builds no pipeline: it runs ``engine._recovery.recover`` on the
+journal, as `runjournal recover` does, with the same collector (and faults) on each pipeline it
+takes up, and prints the outcomes in its ``RESULT`` line.
 
 The child catches whatever the runner raises, prints one ``RESULT {json}`` line (outcome, the
 exception's type and the types of its whole chain, the run id) and exits 0, so a child that
@@ -104,24 +115,24 @@ def _child(argv: list[str]) -> int:
     parser.add_argument("--wait", type=float, default=0.0)
     parser.add_argument("--retry-steps", default="load")
     parser.add_argument("--finalize", action="store_true", help="runner.finalize() instead of run()")
+    parser.add_argument("--kill-after-jobs", type=int, default=0)
+    parser.add_argument("--kill-after-step", default=None, help="PIPELINE:STEP")
+    parser.add_argument("--kill-after-reclaim", action="store_true")
+    parser.add_argument("--recover", action="store_true", help="engine._recovery.recover() on the journal instead")
     args = parser.parse_args(argv)
+
+    base = Path(args.base)
+    if args.kill_after_step:
+        _kill_after_step(*args.kill_after_step.split(":"))
+    if args.kill_after_reclaim:
+        _kill_after_reclaim()
+    if args.recover:
+        return _recover(args, base)
 
     import dlt
     from tenacity import Retrying, stop_after_attempt, wait_fixed
 
-    from engine import RunnerCollector, runner
-
-    base = Path(args.base)
-
-    class Collector(RunnerCollector):
-        def __init__(self):
-            super().__init__(log_period=3600, logger=sys.stderr, dump_system_stats=False)
-
-        def on_transition(self, pipeline, transition) -> None:
-            if args.marker_on and transition.dest == args.marker_on:
-                _write_marker(base, args.marker_on)
-            if args.kill_at and transition.dest == args.kill_at:
-                os.kill(os.getpid(), signal.SIGKILL)
+    from engine import runner
 
     if args.destination == "duckdb":
         destination = dlt.destinations.duckdb(credentials=str(base / "crash.duckdb"))
@@ -153,7 +164,7 @@ def _child(argv: list[str]) -> int:
         pipelines_dir=str(base / "pipelines"),
         destination=destination,
         dataset_name=args.dataset,
-        progress=Collector(),
+        progress=_collector(args, base),
     )
 
     def make_resource(name: str, ids: list[int], sleep_after: int = 0):
@@ -202,6 +213,70 @@ def _child(argv: list[str]) -> int:
         result.update(outcome="exception", type=type(exc).__name__, chain=_chain_types(exc))
     result.update(run_id=the_runner.last_run_id, elapsed=time.monotonic() - started)
     print("RESULT " + json.dumps(result), flush=True)
+    return 0
+
+
+def _collector(args: argparse.Namespace, base: Path):
+    """The pipeline's collector, which injects the faults the options ask for."""
+    from engine import RunnerCollector
+
+    class Collector(RunnerCollector):
+        def __init__(self):
+            super().__init__(log_period=3600, logger=sys.stderr, dump_system_stats=False)
+            self.finished_jobs = 0
+
+        def on_transition(self, pipeline, transition) -> None:
+            if args.marker_on and transition.dest == args.marker_on:
+                _write_marker(base, args.marker_on)
+            if args.kill_at and transition.dest == args.kill_at:
+                os.kill(os.getpid(), signal.SIGKILL)
+
+        def update(self, name, inc=1, total=None, inc_total=None, message=None, label=None) -> None:
+            super().update(name, inc, total, inc_total, message, label)
+            # dlt's load counts each finished job with update("Jobs") once its file is moved to completed_jobs
+            if name == "Jobs" and inc == 1 and total is None and inc_total is None and label is None:
+                self.finished_jobs += 1
+                if self.finished_jobs == args.kill_after_jobs:
+                    os.kill(os.getpid(), signal.SIGKILL)
+
+    return Collector()
+
+
+def _kill_after_step(pipeline_name: str, step_name: str) -> None:
+    from types import SimpleNamespace
+
+    from dlt.pipeline import trace
+
+    def on_end_trace_step(trace_, step, pipeline, step_info, send_state) -> None:
+        if pipeline.pipeline_name == pipeline_name and step.step == step_name:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    ignore = lambda *args: None  # noqa: E731
+    trace.TRACKING_MODULES.append(SimpleNamespace(
+        on_start_trace=ignore, on_start_trace_step=ignore, on_end_trace_step=on_end_trace_step, on_end_trace=ignore))
+
+
+def _kill_after_reclaim() -> None:
+    from journal import Journal
+
+    reclaim = Journal.reclaim_run
+
+    def reclaim_then_die(self, *args, **kwargs):
+        reclaim(self, *args, **kwargs)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    Journal.reclaim_run = reclaim_then_die
+
+
+def _recover(args: argparse.Namespace, base: Path) -> int:
+    import dataclasses
+
+    from engine._recovery import recover
+    from journal import Journal
+
+    with Journal.open(os.environ["RUNJOURNAL_URL"]) as journal:
+        outcomes = recover(journal, progress=_collector(args, base))
+    print("RESULT " + json.dumps({"outcome": "ok", "runs": [dataclasses.asdict(o) for o in outcomes]}), flush=True)
     return 0
 
 

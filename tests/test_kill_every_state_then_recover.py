@@ -33,7 +33,7 @@ import pytest
 from journal import Journal
 
 from . import crash_child as cc
-from ._cli_support import cli
+from ._crash_support import Destination, recover_cli, spec
 
 BATCH1 = (0, 10)  # the killed call's data
 BATCH2 = (10, 20)  # the next call's data
@@ -49,51 +49,6 @@ CASES = [
     # and recovered by simply running again
     *(pytest.param("duckdb", s, "append", "next-run", id=f"duckdb-{s}-append-next-run") for s in ALL_STATES),
 ]
-
-
-def spec(bounds: tuple[int, int]) -> str:
-    return f"{bounds[0]}:{bounds[1]}"
-
-
-class Destination:
-    """Where the child loads: a duckdb file under the test's folder, or a dataset of its own in PostgreSQL."""
-
-    def __init__(self, kind: str, base, request):
-        self.kind, self.base = kind, base
-        self.dataset = cc.DATASET
-        self.env: dict[str, str] = {}
-        if kind == "postgres":
-            from sqlalchemy.engine import make_url
-
-            self.url = request.getfixturevalue("pg_database")
-            self.dataset = f"crash_{request.node.callspec.id.replace('-', '_')}"[:60]
-            # the secret comes from the environment, for the killed run and again for recovery; dlt insists
-            # on a password, which the local server's trust auth ignores
-            with_password = make_url(self.url).set(password="trust-ignores-this")
-            self.env = {"DESTINATION__POSTGRES__CREDENTIALS": with_password.render_as_string(hide_password=False)}
-
-    def args(self) -> list[str]:
-        return ["--destination", self.kind, "--dataset", self.dataset]
-
-    def rows(self, table: str = cc.TABLE, columns: str = "id, value, _dlt_load_id") -> list[tuple]:
-        if self.kind == "duckdb":
-            return cc.table_rows(self.base, table=table, columns=columns)
-        return cc.pg_rows(self.url, self.dataset, table=table, columns=columns)
-
-    def traces(self) -> dict[str, dict]:
-        """The trace table's rows by trace id (``<run id>-<attempt>``)."""
-        dataset, table = f"_trace_{self.dataset}", f"{cc.PIPELINE_NAME}_trace"
-        columns = "trace_id, outcome, reconstructed, failed_step"
-        if self.kind == "duckdb":
-            import duckdb
-
-            with duckdb.connect(str(self.base / "crash.duckdb"), read_only=True) as conn:
-                found = conn.sql(f"SELECT {columns} FROM \"{dataset}\".\"{table}\"").fetchall()
-        else:
-            found = cc.pg_rows(self.url, dataset, table=table, columns=columns.replace("trace_id", "trace_id AS id"))
-        counts = collections.Counter(row[0] for row in found)
-        assert all(n == 1 for n in counts.values()), f"trace shipped twice: {counts}"
-        return {row[0]: {"outcome": row[1], "reconstructed": row[2], "failed_step": row[3]} for row in found}
 
 
 @pytest.mark.parametrize("kind, state, disposition, how", CASES)
@@ -127,8 +82,7 @@ def test_kill_in_state_then_recovery_loads_every_row_once(tmp_path, journal_url,
 
     # 2. recovery
     if how == "recover":
-        recovered = cli("recover", "--json", url=journal_url, cwd="/", DLT_DATA_DIR=str(tmp_path / "dlt"),
-                        **dest.env)
+        recovered = recover_cli(journal_url, dest)
         assert recovered.returncode == 0, recovered.stdout + recovered.stderr
         (outcome,) = json.loads(recovered.stdout)["runs"]
         assert (outcome["run_id"], outcome["stopped_in"], outcome["status"]) == (run.id, state, "recovered")
@@ -136,7 +90,7 @@ def test_kill_in_state_then_recovery_loads_every_row_once(tmp_path, journal_url,
         assert_rows_after_recovery(dest.rows(), state, killed_load_id, pending_loaded=state == "finalize_pending")
         with Journal.open(journal_url) as jnl:
             before_again = len(jnl.get_story(run.id).transitions)
-        again = cli("recover", "--json", url=journal_url, cwd="/", DLT_DATA_DIR=str(tmp_path / "dlt"), **dest.env)
+        again = recover_cli(journal_url, dest)
         assert again.returncode == 0 and json.loads(again.stdout) == {"runs": []}, again.stdout + again.stderr
         with Journal.open(journal_url) as jnl:
             assert len(jnl.get_story(run.id).transitions) == before_again
