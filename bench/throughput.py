@@ -264,7 +264,7 @@ def _raw_sqlite_rate(url: str, seconds: float) -> float:
     import json
     import sqlite3
 
-    from journal._dialects import SQLITE_BUSY_TIMEOUT_MS
+    from journal._sqlite import SQLITE_BUSY_TIMEOUT_MS
 
     conn = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000)
     try:

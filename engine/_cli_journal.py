@@ -2,8 +2,8 @@
 
 Read commands never create, migrate or otherwise change a journal: a journal that does not
 exist yet reads as empty, one that is behind asks for `runjournal db upgrade`. Only
-`runjournal db upgrade` writes the schema. Imported by the commands that need it, not by
-``engine.cli`` itself, so that `--version`, `--help` and `graph` do not load SQLAlchemy.
+`runjournal db upgrade` writes the schema. An SQLite journal is read without SQLAlchemy (the
+journal's stdlib ``sqlite3`` path); imported by the commands that need it, not by ``engine.cli``.
 """
 
 from __future__ import annotations
@@ -13,13 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
-
 import migrations
 from journal import Journal, JournalUnavailable, default_url, redacted
-from journal import _migrate
-from journal._dialects import build_engine
+from journal import _revisions
+from journal._dialects import Database, open_database
+from journal._urls import URLError, backend, sqlite_path
 
 # libpq waits for an unresponsive host for as long as the OS lets it; a CLI should not.
 PG_CONNECT_TIMEOUT_S = "10"
@@ -34,34 +32,32 @@ def resolve_url(option: Optional[str]) -> str:
     return option or default_url()
 
 
-def parse_url(url: str) -> URL:
+def parse_url(url: str) -> str:
+    """``url``, once its form is known to be one runjournal can open (SQLAlchemy checks the rest as it opens it)."""
     try:
-        parsed = make_url(url)
-    except ArgumentError as exc:
+        name = backend(url)
+        sqlite_path(url)
+    except URLError as exc:
         raise ConfigError(f"journal URL {_shown(url)!r} is not a database URL: {exc}") from None
-    if parsed.get_backend_name().startswith("postgres"):
+    if name.startswith("postgres"):
         os.environ.setdefault("PGCONNECT_TIMEOUT", PG_CONNECT_TIMEOUT_S)
-    return parsed
+    return url
 
 
 def _shown(url: str) -> str:
     try:
         return redacted(url)
-    except ArgumentError:
+    except URLError:
         return "<unparseable URL>"
 
 
-def sqlite_file(url: URL) -> Optional[Path]:
-    """The file of an SQLite journal; None for a server database or an in-memory one."""
-    if url.get_backend_name() != "sqlite":
-        return None
-    database = url.database or ""
-    if database in ("", ":memory:") or database.startswith("file:"):
-        return None
-    return Path(database).expanduser()
+def sqlite_file(url: str) -> Optional[Path]:
+    """The file of an SQLite journal; None for a server database."""
+    path = sqlite_path(url)
+    return None if path is None else Path(path)
 
 
-def is_missing(url: URL) -> bool:
+def is_missing(url: str) -> bool:
     """An SQLite journal whose file does not exist yet (reading must not create it)."""
     path = sqlite_file(url)
     return path is not None and not path.exists()
@@ -77,15 +73,14 @@ def size_on_disk(url: str) -> Optional[int]:
 
 def open_for_reading(url: str) -> Optional[Journal]:
     """The journal at ``url`` if it exists and is current; None if it does not exist yet."""
-    parsed = parse_url(url)
-    if is_missing(parsed):
+    if is_missing(parse_url(url)):
         return None
     try:
         return Journal.open(url, migrate=False)
-    except ArgumentError as exc:
-        raise ConfigError(f"cannot open journal {redacted(parsed)}: {exc}") from None
+    except URLError as exc:
+        raise ConfigError(f"cannot open journal {_shown(url)}: {exc}") from None
     except ImportError as exc:
-        raise _driver_missing(parsed, exc) from None
+        raise _driver_missing(url, exc) from None
 
 
 @dataclass(frozen=True)
@@ -102,23 +97,18 @@ class SchemaStatus:
 
 def schema_status(url: str) -> SchemaStatus:
     """Where the journal's schema stands relative to this code's migrations; changes nothing."""
-    parsed = parse_url(url)
-    shown = redacted(parsed)
+    shown = redacted(parse_url(url))
     head = migrations.head()
-    if is_missing(parsed):
+    if is_missing(url):
         return SchemaStatus(shown, (), head, "missing")
-    engine = _engine(parsed)
+    database = _database(url)
     try:
-        with engine.connect() as conn:
-            revisions = _migrate.current_revisions(conn)
-    except (OperationalError, DBAPIError) as exc:
-        raise JournalUnavailable(f"journal {shown} is unreachable: {exc.orig}") from None
+        revisions = _revisions.read(database)
     finally:
-        engine.dispose()
-    known = migrations.known_revisions()
-    if any(rev not in known for rev in revisions):
+        database.close()
+    if _revisions.unknown(revisions):
         verdict = "newer"
-    elif _migrate.is_current(revisions):
+    elif _revisions.is_current(revisions):
         verdict = "current"
     else:
         verdict = "behind"
@@ -127,38 +117,32 @@ def schema_status(url: str) -> SchemaStatus:
 
 def upgrade(url: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """Apply pending migrations, creating the journal if needed; the revisions before and after."""
-    parsed = parse_url(url)
-    shown = redacted(parsed)
-    engine = _engine(parsed)
+    database = _database(parse_url(url))
     try:
-        try:
-            before = _migrate.check(engine)  # raises JournalSchemaError if a newer runjournal wrote it
-        except (OperationalError, DBAPIError) as exc:
-            raise JournalUnavailable(f"journal {shown} is unreachable: {exc.orig}") from None
-        try:
-            if not _migrate.is_current(before):
-                _migrate.upgrade(engine)
-            after = _migrate.check(engine)
-        except (OperationalError, DBAPIError) as exc:
-            raise JournalUnavailable(f"journal {shown} could not be upgraded: {exc.orig}") from None
+        before = _revisions.check(database)  # raises JournalSchemaError if a newer runjournal wrote it
+        if not _revisions.is_current(before):
+            from journal import _migrate
+
+            _migrate.upgrade(database)
+        after = _revisions.check(database)
     finally:
-        engine.dispose()
+        database.close()
     return before, after
 
 
-def _engine(parsed: URL):
+def _database(url: str) -> Database:
     try:
-        return build_engine(parsed)
-    except ArgumentError as exc:
-        raise ConfigError(f"cannot open journal {redacted(parsed)}: {exc}") from None
+        return open_database(url)
+    except URLError as exc:
+        raise ConfigError(f"cannot open journal {_shown(url)}: {exc}") from None
     except ImportError as exc:
-        raise _driver_missing(parsed, exc) from None
+        raise _driver_missing(url, exc) from None
 
 
-def _driver_missing(parsed: URL, exc: ImportError) -> JournalUnavailable:
+def _driver_missing(url: str, exc: ImportError) -> JournalUnavailable:
     """The URL is well formed but this installation cannot reach that database: exit 3, like a dead server."""
     return JournalUnavailable(
-        f"journal {redacted(parsed)} is unreachable from this installation: its database driver is missing "
+        f"journal {_shown(url)} is unreachable from this installation: its database driver is missing "
         f"({exc}); install runjournal[postgres] or name an installed driver in the URL "
         "(e.g. postgresql+psycopg2://)"
     )
@@ -168,6 +152,7 @@ __all__ = [
     "ConfigError",
     "SchemaStatus",
     "open_for_reading",
+    "parse_url",
     "resolve_url",
     "schema_status",
     "size_on_disk",

@@ -3,7 +3,7 @@
 Knows nothing of dlt or the engine, so that read-only tools start fast.
 """
 
-from ._dialects import default_url, redacted
+from ._urls import default_url, redacted
 from ._errors import (
     JournalError,
     JournalSchemaError,

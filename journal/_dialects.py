@@ -1,108 +1,70 @@
-"""Engines tuned per dialect: durable SQLite that many processes can write at once, and PostgreSQL."""
+"""The journal's two databases behind one small interface, and what differs between them, as data.
+
+The journal's SQL is written once, as text with ``:name`` parameters, valid on SQLite (3.35 or
+later) and PostgreSQL. A :class:`Database` runs it in transactions: on SQLite through the stdlib
+``sqlite3`` module (``journal._sqlite``, no SQLAlchemy to import), on PostgreSQL through
+SQLAlchemy (``journal._alchemy``).
+"""
 
 from __future__ import annotations
 
-import os
-import sqlite3
-import tempfile
-import time
-from pathlib import Path
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Any, Mapping, Optional, Protocol, Sequence
 
-from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import URL, make_url
-
-# Writers wait this long for the write lock instead of failing with "database is locked".
-SQLITE_BUSY_TIMEOUT_MS = 60_000
-WRITE = {"journal_write": True}
+from ._urls import sqlite_path
 
 
-def default_url() -> str:
-    """``RUNJOURNAL_URL``, else an SQLite file in dlt's data directory, beside (never inside) ``pipelines/``."""
-    url = os.environ.get("RUNJOURNAL_URL")
-    if url:
-        return url
-    return f"sqlite:///{os.path.join(dlt_data_dir(), 'runjournal.sqlite')}"
+@dataclass(frozen=True)
+class Dialect:
+    name: str
+    # Ends a SELECT of rows its transaction goes on to change. SQLite needs nothing: a writer
+    # holds the whole database's write lock from BEGIN IMMEDIATE on.
+    for_update: str
+    # One row when the table named :name exists.
+    table_exists: str
 
 
-def dlt_data_dir() -> str:
-    """dlt's data directory, by dlt's own rule (dlt/common/runtime/run_context.py), without importing dlt.
-
-    Read-only commands must start fast; a test keeps this in step with dlt.
-    """
-    if "DLT_DATA_DIR" in os.environ:
-        return os.environ["DLT_DATA_DIR"]
-    if hasattr(os, "geteuid") and os.geteuid() == 0:
-        return "/var/dlt"
-    home = os.path.expanduser("~")
-    if not home or not os.path.isdir(home) or not os.access(home, os.W_OK):
-        return os.path.join(tempfile.gettempdir(), "dlt")
-    dot = os.environ.get("DLT_CONFIG_FOLDER", ".dlt")
-    if "XDG_DATA_HOME" in os.environ and not os.path.isdir(os.path.join(home, dot)):
-        return os.path.join(os.environ["XDG_DATA_HOME"], "dlt")
-    return os.path.join(home, dot)
+SQLITE = Dialect("sqlite", "", "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = :name")
+POSTGRESQL = Dialect("postgresql", " FOR UPDATE", "SELECT 1 WHERE to_regclass(:name) IS NOT NULL")
 
 
-def redacted(url: str | URL) -> str:
-    return make_url(url).render_as_string(hide_password=True)
+class Session(Protocol):
+    """One transaction's statements. Driver errors surface as ``_errors.DatabaseError``."""
+
+    dialect: Dialect
+
+    def rows(self, sql: str, params: Optional[Mapping[str, Any]] = None) -> list[dict[str, Any]]:
+        """Every row the statement returns, each as {column: value}."""
+
+    def run(self, sql: str, params: Optional[Mapping[str, Any]] = None) -> int:
+        """Run a statement; how many rows it changed."""
+
+    def run_many(self, sql: str, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Run a statement once per parameter set."""
 
 
-def build_engine(url: str | URL) -> Engine:
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        return _sqlite_engine(parsed)
-    if parsed.drivername == "postgresql":
-        parsed = parsed.set(drivername=_installed_postgres_driver())
-    return create_engine(parsed, pool_pre_ping=True, pool_size=2, max_overflow=4)
+class Database(Protocol):
+    dialect: Dialect
+    url: str  # password hidden
+
+    def transaction(self, *, write: bool) -> AbstractContextManager[Session]:
+        """A transaction, committed when the block ends and rolled back if it raises.
+
+        ``write`` transactions take the write lock up front, so that concurrent writers wait
+        for each other instead of failing.
+        """
+
+    def close(self) -> None: ...
 
 
-def _installed_postgres_driver() -> str:
-    """A plain ``postgresql://`` URL works with whichever driver is installed (dlt brings psycopg2)."""
-    import importlib.util
+def open_database(url: str) -> Database:
+    """The database at ``url``; nothing is connected until its first transaction."""
+    path = sqlite_path(url)
+    if path is not None:
+        from ._sqlite import SqliteDatabase
 
-    for module, drivername in (("psycopg", "postgresql+psycopg"), ("psycopg2", "postgresql+psycopg2")):
-        if importlib.util.find_spec(module) is not None:
-            return drivername
-    return "postgresql"
+        return SqliteDatabase(url, path)
+    from ._alchemy import PostgresDatabase
 
-
-def _sqlite_engine(url: URL) -> Engine:
-    if url.database and url.database != ":memory:":
-        Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
-
-    @event.listens_for(engine, "connect")
-    def _configure(dbapi_connection, _record):
-        # Let SQLAlchemy's "begin" event emit BEGIN itself, so writes can take the lock up front.
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-        _ensure_wal(cursor)
-        cursor.execute("PRAGMA synchronous=FULL")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.close()
-
-    @event.listens_for(engine, "begin")
-    def _begin(conn):
-        # A deferred transaction that later writes can fail at once with SQLITE_BUSY,
-        # ignoring busy_timeout; writers therefore take the write lock at BEGIN.
-        if conn.get_execution_options().get("journal_write"):
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
-        else:
-            conn.exec_driver_sql("BEGIN")
-
-    return engine
-
-
-def _ensure_wal(cursor) -> None:
-    """Switch a new file to WAL (persistent in the file); the switch ignores busy_timeout, so wait here."""
-    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
-    while True:
-        try:
-            if cursor.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
-                return
-            cursor.execute("PRAGMA journal_mode=WAL")
-            return
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or time.monotonic() > deadline:
-                raise
-            time.sleep(0.01)
+    return PostgresDatabase(url)

@@ -15,6 +15,15 @@ class JournalSchemaError(JournalError):
     """The journal's schema is not one this version can use (e.g. written by a newer runjournal)."""
 
 
+class DatabaseError(Exception):
+    """A database driver's error, whichever the driver (never leaves the journal: the facade words it)."""
+
+    def __init__(self, detail: str, *, refused: bool):
+        super().__init__(detail)
+        #: A constraint refused the statement (nothing was written), as opposed to a failing database.
+        self.refused = refused
+
+
 class RunNotFound(JournalError, LookupError):
     """No run matches the given id or id prefix (or more than one does)."""
 

@@ -7,16 +7,14 @@ import time
 from contextlib import contextmanager
 from typing import Iterator, Optional, Sequence, Union
 
-from sqlalchemy import Connection, Engine
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
-
-from . import _migrate, _prune, _queries, _store
-from ._dialects import WRITE, build_engine, default_url, redacted
-from ._errors import JournalError, JournalUnavailable, RunNotReclaimable
+from . import _prune, _queries, _revisions, _store
+from ._dialects import Database, Session, open_database
+from ._errors import DatabaseError, JournalError, JournalSchemaError, JournalUnavailable, RunNotReclaimable
 from ._records import (
     AttemptEnd, AttemptStart, LoadRecord, NewRun, Operation, Owner, PruneResult, Run, RunChange, RunStory,
     SchemaChange, TraceRecord, Transition,
 )
+from ._urls import default_url
 
 
 def new_run_id(at: float) -> str:
@@ -27,8 +25,8 @@ def new_run_id(at: float) -> str:
 class Journal:
     """Open with :meth:`open`; every write is its own committed transaction."""
 
-    def __init__(self, engine: Engine):
-        self.engine = engine
+    def __init__(self, database: Database):
+        self.database = database
 
     @classmethod
     def open(cls, url: Optional[str] = None, *, migrate: bool = True) -> "Journal":
@@ -37,33 +35,30 @@ class Journal:
         A journal written by a newer runjournal raises :class:`JournalSchemaError` and is not touched;
         with ``migrate=False`` an out-of-date journal raises instead of being upgraded.
         """
-        engine = build_engine(url or default_url())
+        database = open_database(url or default_url())
         try:
-            revisions = _migrate.check(engine)
-            if not _migrate.is_current(revisions):
+            revisions = _revisions.check(database)
+            if not _revisions.is_current(revisions):
                 if not migrate:
-                    from ._errors import JournalSchemaError
-
                     raise JournalSchemaError(
-                        f"journal {redacted(engine.url)} is at schema revision {', '.join(revisions) or 'none'}; "
+                        f"journal {database.url} is at schema revision {', '.join(revisions) or 'none'}; "
                         "run `runjournal db upgrade` to bring it up to date"
                     )
-                _migrate.upgrade(engine)
-        except (OperationalError, DBAPIError) as exc:
-            engine.dispose()
-            raise JournalUnavailable(f"journal {redacted(engine.url)} is unreachable: {exc.orig}") from exc
+                from . import _migrate  # Alembic and SQLAlchemy: only when there is something to migrate
+
+                _migrate.upgrade(database)
         except BaseException:
-            engine.dispose()
+            database.close()
             raise
-        return cls(engine)
+        return cls(database)
 
     @property
     def url(self) -> str:
         """The journal's URL with any password hidden."""
-        return redacted(self.engine.url)
+        return self.database.url
 
     def close(self) -> None:
-        self.engine.dispose()
+        self.database.close()
 
     def __enter__(self) -> "Journal":
         return self
@@ -72,30 +67,30 @@ class Journal:
         self.close()
 
     @contextmanager
-    def _write(self) -> Iterator[Connection]:
+    def _write(self) -> Iterator[Session]:
         try:
-            with self.engine.connect().execution_options(**WRITE) as conn, conn.begin():
-                yield conn
-        except IntegrityError as exc:
-            raise JournalError(f"journal {self.url} refused the write (nothing was written): {exc.orig}") from exc
-        except (OperationalError, DBAPIError) as exc:
-            raise JournalUnavailable(f"journal {self.url} could not be written: {exc.orig}") from exc
+            with self.database.transaction(write=True) as session:
+                yield session
+        except DatabaseError as exc:
+            if exc.refused:
+                raise JournalError(f"journal {self.url} refused the write (nothing was written): {exc}") from exc
+            raise JournalUnavailable(f"journal {self.url} could not be written: {exc}") from exc
 
     @contextmanager
-    def _read(self) -> Iterator[Connection]:
+    def _read(self) -> Iterator[Session]:
         try:
-            with self.engine.connect() as conn:
-                yield conn
-        except (OperationalError, DBAPIError) as exc:
-            raise JournalUnavailable(f"journal {self.url} could not be read: {exc.orig}") from exc
+            with self.database.transaction(write=False) as session:
+                yield session
+        except DatabaseError as exc:
+            raise JournalUnavailable(f"journal {self.url} could not be read: {exc}") from exc
 
     # writes
 
     def start_run(self, new: NewRun, *, at: Optional[float] = None) -> str:
         at = time.time() if at is None else at
         run_id = new_run_id(at)
-        with self._write() as conn:
-            _store.insert_run(conn, run_id, new, at)
+        with self._write() as session:
+            _store.insert_run(session, run_id, new, at)
         return run_id
 
     def start_leased_run(self, new: NewRun, *, at: Optional[float] = None) -> tuple[str, Optional[dict]]:
@@ -106,9 +101,9 @@ class Journal:
         """
         at = time.time() if at is None else at
         run_id = new_run_id(at)
-        with self._write() as conn:
-            _store.insert_run(conn, run_id, new, at)
-            takeover = _store.take_lease(conn, new.pipeline_name, new.pipelines_dir or "", run_id, at)
+        with self._write() as session:
+            _store.insert_run(session, run_id, new, at)
+            takeover = _store.take_lease(session, new.pipeline_name, new.pipelines_dir or "", run_id, at)
         return run_id, takeover
 
     def reclaim_run(
@@ -121,15 +116,15 @@ class Journal:
         else got there first), :class:`LeaseHeld` if another run of the pipeline is running.
         """
         at = time.time() if at is None else at
-        with self._write() as conn:
-            if not _store.reclaim_run(conn, run_id, tuple(statuses), owner, at):
-                status = _queries.get_run(conn, run_id).status
+        with self._write() as session:
+            if not _store.reclaim_run(session, run_id, tuple(statuses), owner, at):
+                status = _queries.get_run(session, run_id).status
                 raise RunNotReclaimable(
                     f"run {run_id} is {status}, not {' or '.join(statuses)}: nothing to do"
                 )
-            run = _queries.get_run(conn, run_id)
-            takeover = _store.take_lease(conn, run.pipeline_name, run.pipelines_dir or "", run_id, at)
-            return run, _store.last_seq(conn, run_id), takeover
+            run = _queries.get_run(session, run_id)
+            takeover = _store.take_lease(session, run.pipeline_name, run.pipelines_dir or "", run_id, at)
+            return run, _store.last_seq(session, run_id), takeover
 
     def record_transition(
         self,
@@ -145,37 +140,37 @@ class Journal:
 
         ``load_record`` is the load step's report, committed with the transition that leaves the step.
         """
-        with self._write() as conn:
-            _store.record_transition(conn, run_id, transition, change, attempt_start, attempt_end, load_record)
+        with self._write() as session:
+            _store.record_transition(session, run_id, transition, change, attempt_start, attempt_end, load_record)
 
     def beat(self, run_id: str, at: Optional[float] = None) -> None:
-        with self._write() as conn:
-            _store.beat(conn, run_id, time.time() if at is None else at)
+        with self._write() as session:
+            _store.beat(session, run_id, time.time() if at is None else at)
 
     def mark_crashed(self, run_id: str, *, expected_state: str, details: dict, at: Optional[float] = None) -> bool:
         """Journal ``expected_state -> crashed`` for a run still running there; False if it has moved on."""
-        with self._write() as conn:
-            return _store.mark_crashed(conn, run_id, expected_state, time.time() if at is None else at, details)
+        with self._write() as session:
+            return _store.mark_crashed(session, run_id, expected_state, time.time() if at is None else at, details)
 
     def add_trace(self, run_id: str, attempt: int, pipeline_name: str, payload: str) -> int:
-        with self._write() as conn:
-            return _store.insert_trace(conn, run_id, attempt, pipeline_name, payload, time.time())
+        with self._write() as session:
+            return _store.insert_trace(session, run_id, attempt, pipeline_name, payload, time.time())
 
     def assign_ship_load_id(self, trace_ids: Sequence[int], load_id: str) -> None:
-        with self._write() as conn:
-            _store.update_traces(conn, trace_ids, ship_load_id=load_id)
+        with self._write() as session:
+            _store.update_traces(session, trace_ids, ship_load_id=load_id)
 
     def mark_shipped(self, trace_ids: Sequence[int], at: Optional[float] = None) -> None:
-        with self._write() as conn:
-            _store.update_traces(conn, trace_ids, shipped_at=time.time() if at is None else at, ship_error=None)
+        with self._write() as session:
+            _store.update_traces(session, trace_ids, shipped_at=time.time() if at is None else at, ship_error=None)
 
     def mark_ship_failed(self, trace_ids: Sequence[int], error: str) -> None:
-        with self._write() as conn:
-            _store.update_traces(conn, trace_ids, ship_error=error)
+        with self._write() as session:
+            _store.update_traces(session, trace_ids, ship_error=error)
 
     def record_operation(self, operation: Operation) -> int:
-        with self._write() as conn:
-            return _store.insert_operation(conn, operation)
+        with self._write() as session:
+            return _store.insert_operation(session, operation)
 
     def prune(
         self,
@@ -210,35 +205,35 @@ class Journal:
         limit: Optional[int] = 50,
     ) -> list[Run]:
         """Runs, newest first."""
-        with self._read() as conn:
-            return _queries.list_runs(conn, pipeline=pipeline, status=status, since=since, until=until, limit=limit)
+        with self._read() as session:
+            return _queries.list_runs(session, pipeline=pipeline, status=status, since=since, until=until, limit=limit)
 
     def get_run(self, id_or_prefix: str) -> Run:
-        with self._read() as conn:
-            return _queries.get_run(conn, _queries.resolve_run_id(conn, id_or_prefix))
+        with self._read() as session:
+            return _queries.get_run(session, _queries.resolve_run_id(session, id_or_prefix))
 
     def get_story(self, id_or_prefix: str) -> RunStory:
         """The run with its attempts, transitions and traces; accepts a unique id prefix."""
-        with self._read() as conn:
-            return _queries.get_story(conn, id_or_prefix)
+        with self._read() as session:
+            return _queries.get_story(session, id_or_prefix)
 
     def list_schema_changes(
         self, *, pipeline: Optional[str] = None, since: Optional[float] = None, limit: Optional[int] = None
     ) -> list[SchemaChange]:
         """Columns and tables created at destinations, newest first, with their run and pipeline."""
-        with self._read() as conn:
-            return _queries.list_schema_changes(conn, pipeline=pipeline, since=since, limit=limit)
+        with self._read() as session:
+            return _queries.list_schema_changes(session, pipeline=pipeline, since=since, limit=limit)
 
     def failed_job_counts(self, run_ids: Sequence[str]) -> dict[str, int]:
         """How many jobs each of these runs recorded as failed (runs without any are left out)."""
-        with self._read() as conn:
-            return _queries.failed_job_counts(conn, run_ids)
+        with self._read() as session:
+            return _queries.failed_job_counts(session, run_ids)
 
     def list_operations(self, *, pipeline: Optional[str] = None) -> list[Operation]:
         """Operator actions, newest first."""
-        with self._read() as conn:
-            return _queries.list_operations(conn, pipeline=pipeline)
+        with self._read() as session:
+            return _queries.list_operations(session, pipeline=pipeline)
 
     def unshipped_traces(self, pipeline_name: str) -> list[TraceRecord]:
-        with self._read() as conn:
-            return _queries.unshipped_traces(conn, pipeline_name)
+        with self._read() as session:
+            return _queries.unshipped_traces(session, pipeline_name)

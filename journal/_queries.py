@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Optional, Sequence, Union
+from typing import Any, Optional, Sequence, Union
 
-from sqlalchemy import Connection, Row, func, select
-
+from ._dialects import Session
 from ._errors import RunNotFound
-from ._records import (
-    Attempt, JobRecord, Operation, PackageRecord, Run, RunStory, SchemaChange, TraceRecord, Transition,
+from ._records import Operation, Run, RunStory, SchemaChange, TraceRecord
+from ._rows import (
+    ATTEMPT_COLUMNS, JOB_COLUMNS, OPERATION_COLUMNS, PACKAGE_COLUMNS, RUN_COLUMNS, SCHEMA_CHANGE_COLUMNS,
+    TRACE_COLUMNS, TRANSITION_COLUMNS, to_attempt, to_job, to_operation, to_package, to_run, to_schema_change,
+    to_trace, to_transition,
 )
-from ._schema import attempts, jobs, operations, packages, runs, schema_changes, traces, transitions
-
-
-def to_run(row: Row) -> Run:
-    return Run(**row._asdict())
+from ._sql import bind_list, where
 
 
 def list_runs(
-    conn: Connection,
+    session: Session,
     *,
     pipeline: Optional[str] = None,
     status: Union[str, Sequence[str], None] = None,
@@ -26,129 +24,108 @@ def list_runs(
     until: Optional[float] = None,
     limit: Optional[int] = 50,
 ) -> list[Run]:
-    query = select(runs)
+    conditions: list[str] = []
+    params: dict[str, Any] = {"pipeline": pipeline, "since": since, "until": until, "limit": limit}
     if pipeline is not None:
-        query = query.where(runs.c.pipeline_name == pipeline)
+        conditions.append("pipeline_name = :pipeline")
     if status is not None:
         statuses = [status] if isinstance(status, str) else list(status)
-        query = query.where(runs.c.status.in_(statuses))
+        conditions.append(f"status IN {bind_list(params, 'status', statuses)}")
     if since is not None:
-        query = query.where(runs.c.started_at >= since)
+        conditions.append("started_at >= :since")
     if until is not None:
-        query = query.where(runs.c.started_at < until)
-    query = query.order_by(runs.c.started_at.desc(), runs.c.id.desc())
+        conditions.append("started_at < :until")
+    sql = f"SELECT {RUN_COLUMNS} FROM runs{where(conditions)} ORDER BY started_at DESC, id DESC"
     if limit is not None:
-        query = query.limit(limit)
-    return [to_run(row) for row in conn.execute(query)]
+        sql += " LIMIT :limit"
+    return [to_run(row) for row in session.rows(sql, params)]
 
 
-def resolve_run_id(conn: Connection, id_or_prefix: str) -> str:
+def resolve_run_id(session: Session, id_or_prefix: str) -> str:
     """A full run id, from the id itself or from a unique prefix of it (as git does)."""
     id_or_prefix = id_or_prefix.lower()  # ids are lowercase hex; SQLite's LIKE ignores case, PostgreSQL's does not
-    exact = conn.execute(select(runs.c.id).where(runs.c.id == id_or_prefix)).scalar()
-    if exact is not None:
-        return exact
+    if session.rows("SELECT id FROM runs WHERE id = :id", {"id": id_or_prefix}):
+        return id_or_prefix
     escaped = id_or_prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    found = list(
-        conn.execute(select(runs.c.id).where(runs.c.id.like(escaped + "%", escape="\\")).limit(2)).scalars()
-    )
+    found = session.rows("SELECT id FROM runs WHERE id LIKE :pattern ESCAPE '\\' LIMIT 2", {"pattern": escaped + "%"})
     if len(found) == 1:
-        return found[0]
+        return found[0]["id"]
     if not found:
         raise RunNotFound(f"no run with id {id_or_prefix!r} in the journal")
     raise RunNotFound(f"run id prefix {id_or_prefix!r} is ambiguous: give more characters")
 
 
-def get_run(conn: Connection, run_id: str) -> Run:
-    row = conn.execute(select(runs).where(runs.c.id == run_id)).first()
-    if row is None:
+def find_run(session: Session, run_id: str) -> Optional[Run]:
+    rows = session.rows(f"SELECT {RUN_COLUMNS} FROM runs WHERE id = :id", {"id": run_id})
+    return to_run(rows[0]) if rows else None
+
+
+def get_run(session: Session, run_id: str) -> Run:
+    run = find_run(session, run_id)
+    if run is None:
         raise RunNotFound(f"no run with id {run_id!r} in the journal")
-    return to_run(row)
+    return run
 
 
-def get_story(conn: Connection, id_or_prefix: str) -> RunStory:
-    run = get_run(conn, resolve_run_id(conn, id_or_prefix))
-    attempt_rows = conn.execute(
-        select(attempts).where(attempts.c.run_id == run.id).order_by(attempts.c.number)
-    )
-    transition_rows = conn.execute(
-        select(transitions).where(transitions.c.run_id == run.id).order_by(transitions.c.seq)
-    )
-    trace_rows = conn.execute(select(traces).where(traces.c.run_id == run.id).order_by(traces.c.attempt))
+def get_story(session: Session, id_or_prefix: str) -> RunStory:
+    run = get_run(session, resolve_run_id(session, id_or_prefix))
 
-    def of_run(table, record, *order):
-        rows = conn.execute(select(table).where(table.c.run_id == run.id).order_by(*order))
-        return tuple(record(**_without_run_id(row)) for row in rows)
+    def of_run(columns: str, table: str, order_by: str) -> list[dict[str, Any]]:
+        sql = f"SELECT {columns} FROM {table} WHERE run_id = :run_id ORDER BY {order_by}"
+        return session.rows(sql, {"run_id": run.id})
 
     return RunStory(
         run=run,
-        attempts=tuple(_to_attempt(row) for row in attempt_rows),
-        transitions=tuple(_to_transition(row) for row in transition_rows),
-        traces=tuple(TraceRecord(**row._asdict()) for row in trace_rows),
-        packages=of_run(packages, PackageRecord, packages.c.load_id),
-        jobs=of_run(jobs, JobRecord, jobs.c.load_id, jobs.c.table_name, jobs.c.job_id),
-        schema_changes=of_run(
-            schema_changes, SchemaChange, schema_changes.c.load_id, schema_changes.c.table_name,
-            schema_changes.c.column_name,
+        attempts=tuple(map(to_attempt, of_run(ATTEMPT_COLUMNS, "attempts", "number"))),
+        transitions=tuple(map(to_transition, of_run(TRANSITION_COLUMNS, "transitions", "seq"))),
+        traces=tuple(map(to_trace, of_run(TRACE_COLUMNS, "traces", "attempt"))),
+        packages=tuple(map(to_package, of_run(PACKAGE_COLUMNS, "packages", "load_id"))),
+        jobs=tuple(map(to_job, of_run(JOB_COLUMNS, "jobs", "load_id, table_name, job_id"))),
+        schema_changes=tuple(
+            map(to_schema_change, of_run(SCHEMA_CHANGE_COLUMNS, "schema_changes", "load_id, table_name, column_name"))
         ),
     )
 
 
 def list_schema_changes(
-    conn: Connection, *, pipeline: Optional[str] = None, since: Optional[float] = None, limit: Optional[int] = None
+    session: Session, *, pipeline: Optional[str] = None, since: Optional[float] = None, limit: Optional[int] = None
 ) -> list[SchemaChange]:
-    query = select(schema_changes, runs.c.pipeline_name).join(runs, runs.c.id == schema_changes.c.run_id)
+    conditions: list[str] = []
     if pipeline is not None:
-        query = query.where(runs.c.pipeline_name == pipeline)
+        conditions.append("runs.pipeline_name = :pipeline")
     if since is not None:
-        query = query.where(schema_changes.c.at >= since)
-    query = query.order_by(
-        schema_changes.c.at.desc(), schema_changes.c.table_name, schema_changes.c.column_name
+        conditions.append("schema_changes.at >= :since")
+    sql = (  # the two tables have no column name in common
+        f"SELECT {SCHEMA_CHANGE_COLUMNS}, run_id, pipeline_name "
+        f"FROM schema_changes JOIN runs ON runs.id = schema_changes.run_id{where(conditions)} "
+        "ORDER BY schema_changes.at DESC, schema_changes.table_name, schema_changes.column_name"
     )
     if limit is not None:
-        query = query.limit(limit)
-    return [SchemaChange(**row._asdict()) for row in conn.execute(query)]
+        sql += " LIMIT :limit"
+    rows = session.rows(sql, {"pipeline": pipeline, "since": since, "limit": limit})
+    return [to_schema_change(row) for row in rows]
 
 
-def failed_job_counts(conn: Connection, run_ids: Sequence[str]) -> dict[str, int]:
+def failed_job_counts(session: Session, run_ids: Sequence[str]) -> dict[str, int]:
     if not run_ids:
         return {}
-    query = (
-        select(jobs.c.run_id, func.count())
-        .where(jobs.c.run_id.in_(list(run_ids)), jobs.c.state == "failed")
-        .group_by(jobs.c.run_id)
+    params: dict[str, Any] = {}
+    sql = (
+        f"SELECT run_id, count(*) AS failed FROM jobs WHERE run_id IN {bind_list(params, 'run_id', run_ids)} "
+        "AND state = 'failed' GROUP BY run_id"
     )
-    return {run_id: count for run_id, count in conn.execute(query)}
+    return {row["run_id"]: row["failed"] for row in session.rows(sql, params)}
 
 
-def list_operations(conn: Connection, *, pipeline: Optional[str] = None) -> list[Operation]:
-    query = select(operations).order_by(operations.c.at.desc(), operations.c.id.desc())
-    if pipeline is not None:
-        query = query.where(operations.c.pipeline_name == pipeline)
-    return [Operation(**row._asdict()) for row in conn.execute(query)]
+def list_operations(session: Session, *, pipeline: Optional[str] = None) -> list[Operation]:
+    condition = " WHERE pipeline_name = :pipeline" if pipeline is not None else ""
+    sql = f"SELECT {OPERATION_COLUMNS} FROM operations{condition} ORDER BY at DESC, id DESC"
+    return [to_operation(row) for row in session.rows(sql, {"pipeline": pipeline})]
 
 
-def unshipped_traces(conn: Connection, pipeline_name: str) -> list[TraceRecord]:
-    query = (
-        select(traces)
-        .where(traces.c.pipeline_name == pipeline_name, traces.c.shipped_at.is_(None))
-        .order_by(traces.c.id)
+def unshipped_traces(session: Session, pipeline_name: str) -> list[TraceRecord]:
+    sql = (
+        f"SELECT {TRACE_COLUMNS} FROM traces WHERE pipeline_name = :pipeline_name AND shipped_at IS NULL "
+        "ORDER BY id"
     )
-    return [TraceRecord(**row._asdict()) for row in conn.execute(query)]
-
-
-def _to_attempt(row: Row) -> Attempt:
-    values = row._asdict()
-    values.pop("run_id")
-    values["load_ids"] = tuple(values["load_ids"] or ())
-    return Attempt(**values)
-
-
-def _to_transition(row: Row) -> Transition:
-    return Transition(**_without_run_id(row))
-
-
-def _without_run_id(row: Row) -> dict:
-    values = row._asdict()
-    values.pop("run_id")
-    return values
+    return [to_trace(row) for row in session.rows(sql, {"pipeline_name": pipeline_name})]

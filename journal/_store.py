@@ -1,87 +1,92 @@
-"""Writes: each call is one short transaction that takes the write lock up front."""
+"""Writes: each call runs inside the caller's write transaction, which took the write lock up front."""
 
 from __future__ import annotations
 
-from typing import Iterable, Optional
+from typing import Any, Iterable, Optional
 
-from sqlalchemy import Connection, delete, func, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
-
+from ._dialects import Session
 from ._errors import LeaseHeld
+from ._queries import find_run
 from ._records import AttemptEnd, AttemptStart, LoadRecord, NewRun, Operation, Owner, RunChange, Transition
-from ._schema import attempts, jobs, leases, operations, packages, runs, schema_changes, traces, transitions
+from ._rows import to_json
+from ._sql import bind_list, scalar
 
-_UPSERT_INSERT = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
+INSERT_TRANSITION = (
+    'INSERT INTO transitions (run_id, seq, attempt, source, dest, "trigger", at, details) '
+    "VALUES (:run_id, :seq, :attempt, :source, :dest, :trigger, :at, :details)"
+)
+INSERT_PACKAGE = (
+    "INSERT INTO packages (run_id, load_id, attempt, schema_name, state, completed_at) "
+    "VALUES (:run_id, :load_id, :attempt, :schema_name, :state, :completed_at)"
+)
+INSERT_JOB = (
+    "INSERT INTO jobs (run_id, load_id, job_id, table_name, file_format, state, file_size, retry_count, row_count, "
+    "failed_message) VALUES (:run_id, :load_id, :job_id, :table_name, :file_format, :state, :file_size, "
+    ":retry_count, :row_count, :failed_message)"
+)
+INSERT_SCHEMA_CHANGE = (
+    "INSERT INTO schema_changes (run_id, load_id, table_name, column_name, data_type, new_table, at) "
+    "VALUES (:run_id, :load_id, :table_name, :column_name, :data_type, :new_table, :at)"
+)
 
 
-def insert_run(conn: Connection, run_id: str, new: NewRun, at: float) -> None:
-    conn.execute(
-        insert(runs).values(
-            id=run_id,
-            pipeline_name=new.pipeline_name,
-            pipelines_dir=new.pipelines_dir,
-            destination_type=new.destination_type,
-            destination_name=new.destination_name,
-            dataset_name=new.dataset_name,
-            status="running",
-            state=new.initial_state,
-            attempt=0,
-            host=new.host,
-            pid=new.pid,
-            process_started_at=new.process_started_at,
-            started_at=at,
-            heartbeat_at=at,
-            config=dict(new.config),
-        )
+def insert_run(session: Session, run_id: str, new: NewRun, at: float) -> None:
+    session.run(
+        "INSERT INTO runs (id, pipeline_name, pipelines_dir, destination_type, destination_name, dataset_name, "
+        "status, state, attempt, host, pid, process_started_at, started_at, heartbeat_at, config) "
+        "VALUES (:id, :pipeline_name, :pipelines_dir, :destination_type, :destination_name, :dataset_name, "
+        "'running', :initial_state, 0, :host, :pid, :process_started_at, :at, :at, :config)",
+        {**vars(new), "id": run_id, "at": at, "config": to_json(dict(new.config))},
     )
 
 
-def take_lease(conn: Connection, pipeline_name: str, pipelines_dir: str, run_id: str, at: float) -> Optional[dict]:
+def take_lease(session: Session, pipeline_name: str, pipelines_dir: str, run_id: str, at: float) -> Optional[dict]:
     """Give the pipeline's lease to ``run_id``, in the caller's transaction.
 
     Raises :class:`LeaseHeld` while another run holding it is still running; returns what was
     taken over from a crashed holder, or None.
     """
-    key = (leases.c.pipeline_name == pipeline_name, leases.c.pipelines_dir == pipelines_dir)
+    key = "pipeline_name = :pipeline_name AND pipelines_dir = :pipelines_dir"
+    params = {"pipeline_name": pipeline_name, "pipelines_dir": pipelines_dir, "run_id": run_id, "at": at}
     # Insert-if-absent, then lock the row: on PostgreSQL a concurrent taker waits here for our commit.
-    conn.execute(
-        _UPSERT_INSERT[conn.dialect.name](leases)
-        .values(pipeline_name=pipeline_name, pipelines_dir=pipelines_dir, run_id=run_id, acquired_at=at)
-        .on_conflict_do_nothing()
+    session.run(
+        "INSERT INTO leases (pipeline_name, pipelines_dir, run_id, acquired_at) "
+        "VALUES (:pipeline_name, :pipelines_dir, :run_id, :at) ON CONFLICT DO NOTHING",
+        params,
     )
-    lease = conn.execute(select(leases).where(*key).with_for_update()).one()
-    if lease.run_id == run_id:
+    holder_id = scalar(session, f"SELECT run_id FROM leases WHERE {key}{session.dialect.for_update}", params)
+    if holder_id == run_id:
         return None
-    holder = conn.execute(select(runs).where(runs.c.id == lease.run_id)).first()
+    holder = find_run(session, holder_id)
     if holder is not None and holder.status == "running":
-        from ._queries import to_run
-
-        raise LeaseHeld(pipeline_name, pipelines_dir, to_run(holder))
-    conn.execute(update(leases).where(*key).values(run_id=run_id, acquired_at=at, taken_over_from=lease.run_id))
+        raise LeaseHeld(pipeline_name, pipelines_dir, holder)
+    session.run(
+        f"UPDATE leases SET run_id = :run_id, acquired_at = :at, taken_over_from = :holder_id WHERE {key}",
+        {**params, "holder_id": holder_id},
+    )
     if holder is not None and holder.status == "crashed":
-        return {"taken_over_from": lease.run_id, "holder_status": holder.status}
+        return {"taken_over_from": holder_id, "holder_status": holder.status}
     return None  # the holder ended: an ordinary succession, not a takeover
 
 
-def reclaim_run(conn: Connection, run_id: str, statuses: tuple[str, ...], owner: Owner, at: float) -> bool:
+def reclaim_run(session: Session, run_id: str, statuses: tuple[str, ...], owner: Owner, at: float) -> bool:
     """Compare-and-set: a run that ended in one of ``statuses`` is running again, in ``owner``'s process."""
-    moved = conn.execute(
-        update(runs)
-        .where(runs.c.id == run_id, runs.c.status.in_(statuses))
-        .values(status="running", host=owner.host, pid=owner.pid, process_started_at=owner.process_started_at,
-                heartbeat_at=at, finished_at=None, error_type=None, error_message=None)
+    params: dict[str, Any] = {**vars(owner), "run_id": run_id, "at": at}
+    moved = session.run(
+        "UPDATE runs SET status = 'running', host = :host, pid = :pid, process_started_at = :process_started_at, "
+        "heartbeat_at = :at, finished_at = NULL, error_type = NULL, error_message = NULL "
+        f"WHERE id = :run_id AND status IN {bind_list(params, 'status', statuses)}",
+        params,
     )
-    return moved.rowcount == 1
+    return moved == 1
 
 
-def last_seq(conn: Connection, run_id: str) -> int:
-    return conn.execute(
-        select(func.coalesce(func.max(transitions.c.seq), 0)).where(transitions.c.run_id == run_id)
-    ).scalar_one()
+def last_seq(session: Session, run_id: str) -> int:
+    return scalar(session, "SELECT coalesce(max(seq), 0) FROM transitions WHERE run_id = :run_id", {"run_id": run_id})
 
 
 def record_transition(
-    conn: Connection,
+    session: Session,
     run_id: str,
     transition: Transition,
     change: Optional[RunChange],
@@ -89,119 +94,104 @@ def record_transition(
     attempt_end: Optional[AttemptEnd],
     load_record: Optional[LoadRecord] = None,
 ) -> None:
-    conn.execute(
-        insert(transitions).values(
-            run_id=run_id,
-            seq=transition.seq,
-            attempt=transition.attempt,
-            source=transition.source,
-            dest=transition.dest,
-            trigger=transition.trigger,
-            at=transition.at,
-            details=dict(transition.details) if transition.details else None,
-        )
-    )
+    details = to_json(dict(transition.details)) if transition.details else None
+    session.run(INSERT_TRANSITION, {**vars(transition), "run_id": run_id, "details": details})
     if attempt_end is not None:
-        _end_attempt(conn, run_id, attempt_end)
+        _end_attempt(session, run_id, attempt_end)
     if attempt_start is not None:
-        conn.execute(
-            insert(attempts).values(
-                run_id=run_id,
-                number=attempt_start.number,
-                phase=attempt_start.phase,
-                started_at=attempt_start.started_at,
-                outcome="running",
-            )
+        session.run(
+            "INSERT INTO attempts (run_id, number, phase, started_at, outcome) "
+            "VALUES (:run_id, :number, :phase, :started_at, 'running')",
+            {**vars(attempt_start), "run_id": run_id},
         )
-    values: dict = {"state": transition.dest, "attempt": transition.attempt, "heartbeat_at": transition.at}
+    assignments = ["state = :dest", "attempt = :attempt", "heartbeat_at = :at"]
+    params: dict[str, Any] = {
+        "run_id": run_id, "dest": transition.dest, "attempt": transition.attempt, "at": transition.at,
+    }
     if change is not None:
         if change.status is not None:
-            values["status"] = change.status
+            assignments.append("status = :status")
         if change.finished:
-            values["finished_at"] = transition.at
+            assignments.append("finished_at = :at")
         if change.error_type is not None:
-            values["error_type"] = change.error_type
-            values["error_message"] = change.error_message
-    conn.execute(update(runs).where(runs.c.id == run_id).values(**values))
+            assignments += ["error_type = :error_type", "error_message = :error_message"]
+        params.update(vars(change))
+    session.run(f"UPDATE runs SET {', '.join(assignments)} WHERE id = :run_id", params)
     if load_record is not None:
-        _record_load(conn, run_id, load_record)
+        _record_load(session, run_id, load_record)
 
 
-def _record_load(conn: Connection, run_id: str, record: LoadRecord) -> None:
-    load_ids = [package.load_id for package in record.packages]
-    for table in (schema_changes, jobs, packages):
-        conn.execute(delete(table).where(table.c.run_id == run_id, table.c.load_id.in_(load_ids)))
-    for table, rows in ((packages, record.packages), (jobs, record.jobs), (schema_changes, record.schema_changes)):
+def _end_attempt(session: Session, run_id: str, end: AttemptEnd) -> None:
+    session.run(
+        "UPDATE attempts SET finished_at = :finished_at, outcome = :outcome, failed_step = :failed_step, "
+        "exception_type = :exception_type, exception_message = :exception_message, error_class = :error_class, "
+        "wait_seconds = :wait_seconds, load_ids = :load_ids WHERE run_id = :run_id AND number = :number",
+        {**vars(end), "run_id": run_id, "load_ids": to_json(list(end.load_ids))},
+    )
+
+
+def _record_load(session: Session, run_id: str, record: LoadRecord) -> None:
+    """Replace the run's record of these packages (an attempt that failed, then one that loaded them)."""
+    params: dict[str, Any] = {"run_id": run_id}
+    load_ids = bind_list(params, "load_id", [package.load_id for package in record.packages])
+    for table in ("schema_changes", "jobs", "packages"):
+        session.run(f"DELETE FROM {table} WHERE run_id = :run_id AND load_id IN {load_ids}", params)
+    for sql, rows in (
+        (INSERT_PACKAGE, record.packages), (INSERT_JOB, record.jobs), (INSERT_SCHEMA_CHANGE, record.schema_changes)
+    ):
         if rows:
-            conn.execute(insert(table), [_row(table, run_id, row) for row in rows])
+            session.run_many(sql, [{**vars(row), "run_id": run_id} for row in rows])
 
 
-def _row(table, run_id: str, record) -> dict:
-    values = {column.name: getattr(record, column.name) for column in table.columns if column.name != "run_id"}
-    return {**values, "run_id": run_id}
-
-
-def insert_operation(conn: Connection, operation: Operation) -> int:
-    values = {column.name: getattr(operation, column.name) for column in operations.columns if column.name != "id"}
-    return int(conn.execute(insert(operations).values(**values)).inserted_primary_key[0])
-
-
-def _end_attempt(conn: Connection, run_id: str, end: AttemptEnd) -> None:
-    conn.execute(
-        update(attempts)
-        .where(attempts.c.run_id == run_id, attempts.c.number == end.number)
-        .values(
-            finished_at=end.finished_at,
-            outcome=end.outcome,
-            failed_step=end.failed_step,
-            exception_type=end.exception_type,
-            exception_message=end.exception_message,
-            error_class=end.error_class,
-            wait_seconds=end.wait_seconds,
-            load_ids=list(end.load_ids),
-        )
+def insert_operation(session: Session, operation: Operation) -> int:
+    return scalar(
+        session,
+        'INSERT INTO operations (kind, pipeline_name, pipelines_dir, load_id, at, host, "user", details) '
+        "VALUES (:kind, :pipeline_name, :pipelines_dir, :load_id, :at, :host, :user, :details) RETURNING id",
+        {**vars(operation), "details": to_json(None if operation.details is None else dict(operation.details))},
     )
 
 
-def beat(conn: Connection, run_id: str, at: float) -> None:
-    conn.execute(update(runs).where(runs.c.id == run_id).values(heartbeat_at=at))
+def beat(session: Session, run_id: str, at: float) -> None:
+    session.run("UPDATE runs SET heartbeat_at = :at WHERE id = :run_id", {"run_id": run_id, "at": at})
 
 
-def insert_trace(conn: Connection, run_id: str, attempt: int, pipeline_name: str, payload: str, at: float) -> int:
-    result = conn.execute(
-        insert(traces).values(
-            run_id=run_id, attempt=attempt, pipeline_name=pipeline_name, created_at=at, payload=payload
-        )
+def insert_trace(session: Session, run_id: str, attempt: int, pipeline_name: str, payload: str, at: float) -> int:
+    return scalar(
+        session,
+        "INSERT INTO traces (run_id, attempt, pipeline_name, created_at, payload) "
+        "VALUES (:run_id, :attempt, :pipeline_name, :at, :payload) RETURNING id",
+        {"run_id": run_id, "attempt": attempt, "pipeline_name": pipeline_name, "at": at, "payload": payload},
     )
-    return int(result.inserted_primary_key[0])
 
 
-def update_traces(conn: Connection, trace_ids: Iterable[int], **values) -> None:
-    ids = list(trace_ids)
-    if ids:
-        conn.execute(update(traces).where(traces.c.id.in_(ids)).values(**values))
+def update_traces(session: Session, trace_ids: Iterable[int], **values: Any) -> None:
+    trace_ids = list(trace_ids)
+    if not trace_ids:
+        return
+    params = dict(values)
+    ids = bind_list(params, "trace_id", trace_ids)
+    assignments = ", ".join(f"{column} = :{column}" for column in values)
+    session.run(f"UPDATE traces SET {assignments} WHERE id IN {ids}", params)
 
 
-def mark_crashed(conn: Connection, run_id: str, expected_state: str, at: float, details: dict) -> bool:
+def mark_crashed(session: Session, run_id: str, expected_state: str, at: float, details: dict) -> bool:
     """Compare-and-set: only a run still running in ``expected_state`` becomes crashed."""
-    moved = conn.execute(
-        update(runs)
-        .where(runs.c.id == run_id, runs.c.status == "running", runs.c.state == expected_state)
-        .values(status="crashed", state="crashed", finished_at=at)
+    params = {"run_id": run_id, "expected_state": expected_state, "at": at}
+    moved = session.run(
+        "UPDATE runs SET status = 'crashed', state = 'crashed', finished_at = :at "
+        "WHERE id = :run_id AND status = 'running' AND state = :expected_state",
+        params,
     )
-    if moved.rowcount != 1:
+    if moved != 1:
         return False
-    attempt = conn.execute(select(runs.c.attempt).where(runs.c.id == run_id)).scalar_one()
-    seq = last_seq(conn, run_id)
-    conn.execute(
-        insert(transitions).values(
-            run_id=run_id, seq=seq + 1, attempt=attempt, source=expected_state, dest="crashed",
-            trigger="crash", at=at, details=details,
-        )
-    )
-    conn.execute(
-        update(attempts)
-        .where(attempts.c.run_id == run_id, attempts.c.outcome == "running")
-        .values(outcome="crashed", finished_at=at)
+    attempt = scalar(session, "SELECT attempt FROM runs WHERE id = :run_id", params)
+    session.run(INSERT_TRANSITION, {
+        "run_id": run_id, "seq": last_seq(session, run_id) + 1, "attempt": attempt, "source": expected_state,
+        "dest": "crashed", "trigger": "crash", "at": at, "details": to_json(details),
+    })
+    session.run(
+        "UPDATE attempts SET outcome = 'crashed', finished_at = :at WHERE run_id = :run_id AND outcome = 'running'",
+        params,
     )
     return True

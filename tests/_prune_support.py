@@ -7,19 +7,17 @@ import json
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
-
 from journal import AttemptEnd, AttemptStart, Journal, NewRun, PruneResult, RunChange, Transition
 from journal import _prune, _store
 from journal._journal import new_run_id
-from journal._schema import attempts, runs, traces, transitions
+from journal._sql import bind_list, scalar
 
 # Every run of these tests starts around 2001, so that a prune at CUTOFF cannot touch the runs
 # other tests leave in the shared PostgreSQL database (they start now).
 CUTOFF = 1_000_000_000.0
 DAY = 86400.0
 STATUSES = ("done", "failed", "crashed", "interrupted", "recovered", "running")
-CHILDREN = {"attempts": attempts, "transitions": transitions, "traces": traces}
+CHILDREN = ("attempts", "transitions", "traces")
 
 
 @dataclass(frozen=True)
@@ -46,7 +44,7 @@ def plant(journal: Journal, count: int, *, payload_bytes: int = 200, pipeline: s
     pipeline = pipeline or f"prune_{uuid.uuid4().hex[:8]}"
     filler = "x" * payload_bytes
     planted = []
-    with journal._write() as conn:
+    with journal._write() as session:
         for i in range(count):
             status = STATUSES[i % len(STATUSES)]
             old = (i // len(STATUSES)) % 3 != 0
@@ -54,7 +52,7 @@ def plant(journal: Journal, count: int, *, payload_bytes: int = 200, pipeline: s
             run_id = new_run_id(at)
             name = f"{pipeline}_{i % 3}"
             new = NewRun(pipeline_name=name, host="worker-1", pid=1000 + i, config={"retries": 3})
-            _store.insert_run(conn, run_id, new, at)
+            _store.insert_run(session, run_id, new, at)
             start = Transition(1, 1, "created", "extract", "start", at + 1)
             moves = [(start, {"attempt_start": AttemptStart(1, "run", at + 1)})]
             n_attempts = n_traces = 1
@@ -78,12 +76,12 @@ def plant(journal: Journal, count: int, *, payload_bytes: int = 200, pipeline: s
                 )
             for transition, changes in moves:
                 _store.record_transition(
-                    conn, run_id, transition,
+                    session, run_id, transition,
                     changes.get("change"), changes.get("attempt_start"), changes.get("attempt_end"),
                 )
             for attempt in range(1, n_traces + 1):
                 payload = json.dumps({"pipeline_name": name, "attempt": attempt, "filler": filler})
-                _store.insert_trace(conn, run_id, attempt, name, payload, at + 10)
+                _store.insert_trace(session, run_id, attempt, name, payload, at + 10)
             planted.append(Planted(run_id, name, status, at, n_attempts, len(moves), n_traces))
     return planted
 
@@ -105,24 +103,22 @@ def totals(planted: list[Planted]) -> PruneResult:
 
 def remaining(journal: Journal, planted: list[Planted]) -> tuple[set[str], PruneResult]:
     """Which of the planted runs are still in the journal, and how many rows of each table they have."""
-    ids = [run.id for run in planted]
-    with journal._read() as conn:
-        left = set(conn.execute(select(runs.c.id).where(runs.c.id.in_(ids))).scalars())
+    params: dict = {}
+    ids = bind_list(params, "id", [run.id for run in planted])
+    with journal._read() as session:
+        left = {row["id"] for row in session.rows(f"SELECT id FROM runs WHERE id IN {ids}", params)}
         rows = {
-            name: conn.execute(select(func.count()).select_from(table).where(table.c.run_id.in_(ids))).scalar_one()
-            for name, table in CHILDREN.items()
+            child: scalar(session, f"SELECT count(*) FROM {child} WHERE run_id IN {ids}", params) for child in CHILDREN
         }
     return left, PruneResult(runs=len(left), **rows)
 
 
 def orphans(journal: Journal) -> dict[str, int]:
     """Rows of each child table whose run is gone (over the whole journal)."""
-    with journal._read() as conn:
+    with journal._read() as session:
         return {
-            name: conn.execute(
-                select(func.count()).select_from(table).where(table.c.run_id.not_in(select(runs.c.id)))
-            ).scalar_one()
-            for name, table in CHILDREN.items()
+            child: scalar(session, f"SELECT count(*) FROM {child} WHERE run_id NOT IN (SELECT id FROM runs)")
+            for child in CHILDREN
         }
 
 
@@ -130,5 +126,5 @@ def remove(journal: Journal, planted: list[Planted]) -> None:
     """Take the planted runs out again (the PostgreSQL database is shared by the whole session)."""
     ids = [run.id for run in planted]
     for start in range(0, len(ids), 500):
-        with journal._write() as conn:
-            _prune.delete_runs(conn, ids[start : start + 500])
+        with journal._write() as session:
+            _prune.delete_runs(session, ids[start : start + 500])

@@ -17,11 +17,10 @@ import textwrap
 import time
 from pathlib import Path
 
-from sqlalchemy import text
-
 import journal
 import migrations
 from journal import Journal
+from journal._sql import scalar
 
 WRITERS = 4
 TRANSITIONS = 200
@@ -158,16 +157,16 @@ def test_four_writers_share_one_journal_while_another_is_created(tmp_path):
             assert [(a.number, a.outcome, tuple(a.load_ids)) for a in story.attempts] == [(1, "succeeded", (name,))]
             assert [json.loads(t.payload) for t in story.traces] == [{"writer": name}]
 
-        with jnl.engine.connect() as conn:
-            assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
-            assert conn.execute(text("PRAGMA synchronous")).scalar() == 2  # FULL
-            assert conn.execute(text("PRAGMA integrity_check")).scalar() == "ok"
-            assert conn.execute(text("PRAGMA foreign_key_check")).fetchall() == []
-            assert conn.execute(text("SELECT count(*) FROM transitions")).scalar() == WRITERS * TRANSITIONS
-            assert conn.execute(text("SELECT count(*) FROM runs")).scalar() == WRITERS
-            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == [
-                migrations.head()
-            ]
+        with jnl._read() as session:  # the journal's own connection, with its own settings
+            assert scalar(session, "PRAGMA journal_mode") == "wal"
+            assert scalar(session, "PRAGMA synchronous") == 2  # FULL
+            assert scalar(session, "PRAGMA foreign_keys") == 1
+            assert scalar(session, "PRAGMA busy_timeout") == 60_000
+            assert scalar(session, "PRAGMA integrity_check") == "ok"
+            assert session.rows("PRAGMA foreign_key_check") == []
+            assert scalar(session, "SELECT count(*) FROM transitions") == WRITERS * TRANSITIONS
+            assert scalar(session, "SELECT count(*) FROM runs") == WRITERS
+            assert session.rows("SELECT version_num FROM alembic_version") == [{"version_num": migrations.head()}]
 
     # what a plain sqlite3 client sees once every journal is closed
     for path in (db, new_db):

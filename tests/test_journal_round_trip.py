@@ -458,4 +458,4 @@ def test_journal_opens_postgresql_url_with_the_installed_driver(drivername, pg_j
     with Journal.open(url) as jnl:
         run_id = jnl.start_run(new_run(unique("plain_url")), at=base)
         assert jnl.get_run(run_id).id == run_id
-        assert importlib.util.find_spec(jnl.engine.dialect.driver) is not None
+        assert importlib.util.find_spec(jnl.database.engine.dialect.driver) is not None

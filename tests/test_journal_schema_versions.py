@@ -15,11 +15,11 @@ from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import inspect, text
+from sqlalchemy import create_engine, inspect, text
 
 import journal
 import migrations
-from journal import Journal, JournalSchemaError, JournalUnavailable, NewRun
+from journal import Journal, JournalSchemaError, JournalUnavailable, NewRun, _revisions
 from journal._schema import metadata
 
 VERSIONS = Path(migrations.VERSIONS_DIR)
@@ -126,9 +126,16 @@ def assert_migrated_schema_matches_metadata(conn) -> None:
     assert index_names == {ix.name for ix in metadata.tables["runs"].indexes}
 
 
+def assert_alembic_reads_the_journals_revision(jnl: Journal, conn) -> None:
+    """The journal reads its revision without Alembic (journal._revisions): Alembic agrees with it."""
+    assert MigrationContext.configure(conn).get_current_heads() == _revisions.read(jnl.database) == (migrations.head(),)
+
+
 def test_migrations_match_the_schema_on_sqlite(tmp_path):
-    with Journal.open(f"sqlite:///{tmp_path / 'schema.sqlite'}") as jnl, jnl.engine.connect() as conn:
+    url = f"sqlite:///{tmp_path / 'schema.sqlite'}"
+    with Journal.open(url) as jnl, create_engine(url).connect() as conn:
         assert_migrated_schema_matches_metadata(conn)
+        assert_alembic_reads_the_journals_revision(jnl, conn)
         # the outbox index is partial: compare_metadata does not compare its WHERE clause
         sql = conn.execute(text("SELECT sql FROM sqlite_master WHERE name = 'ix_traces_unshipped'")).scalar()
         assert re.search(r"WHERE\s+shipped_at\s+IS\s+NULL", sql, re.IGNORECASE), sql
@@ -136,8 +143,9 @@ def test_migrations_match_the_schema_on_sqlite(tmp_path):
 
 @pytest.mark.postgres
 def test_migrations_match_the_schema_on_postgresql(pg_journal_url):
-    with Journal.open(pg_journal_url) as jnl, jnl.engine.connect() as conn:
+    with Journal.open(pg_journal_url) as jnl, jnl.database.engine.connect() as conn:
         assert_migrated_schema_matches_metadata(conn)
+        assert_alembic_reads_the_journals_revision(jnl, conn)
         indexdef = conn.execute(
             text("SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_traces_unshipped'")
         ).scalar()

@@ -10,12 +10,11 @@ import subprocess
 import sys
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from sqlalchemy import event
-
 from journal import Journal, NewRun, PruneResult, RunChange, Transition
 
 from ._prune_support import CUTOFF, expected, orphans, plant, remaining, remove, totals
@@ -88,16 +87,24 @@ def test_dry_run_deletes_nothing_and_counts_what_a_prune_deletes(journal):
     assert journal.prune(CUTOFF, dry_run=True) == PruneResult()
 
 
-def test_small_batches_give_the_same_result_one_transaction_each(journal):
+def test_small_batches_give_the_same_result_one_transaction_each(journal, monkeypatch):
     planted = plant_into(journal, 600)
     gone = expected(planted)
     commits = []
-    event.listen(journal.engine, "commit", lambda conn: commits.append(1))
+    transaction = journal.database.transaction
+
+    @contextmanager
+    def counted(*, write: bool):
+        with transaction(write=write) as session:
+            yield session
+        commits.append(write)
+
+    monkeypatch.setattr(journal.database, "transaction", counted)
 
     result = journal.prune(CUTOFF, batch_size=7)
 
     assert result == totals(gone)
-    assert len(commits) == len(gone) // 7 + 1  # full batches, then the short one that ends the prune
+    assert commits.count(True) == len(gone) // 7 + 1  # full batches, then the short one that ends the prune
     kept = [run for run in planted if run not in gone]
     assert remaining(journal, planted) == ({run.id for run in kept}, totals(kept))
     assert orphans(journal) == {"attempts": 0, "transitions": 0, "traces": 0}

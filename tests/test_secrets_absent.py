@@ -23,11 +23,11 @@ import dlt
 import psycopg2
 import pytest
 from dlt.pipeline.exceptions import PipelineStepFailed
-from sqlalchemy import bindparam, text
 from sqlalchemy.engine import make_url
 
 from engine import runner
 from journal import Journal
+from journal._sql import bind_list
 from tests._support import story
 
 PG_HOST, PG_PORT, PG_DATABASE = "127.0.0.1", 5432, "test"
@@ -167,12 +167,13 @@ def journal_file_bytes(journal_url: str) -> dict[str, bytes]:
 def sql_dump(url: str, run_ids: list[str]) -> str:
     """Every journal row of these runs, as text."""
     lines = []
-    with Journal.open(url) as jnl, jnl.engine.connect() as conn:
+    params: dict = {}
+    ids = bind_list(params, "id", run_ids)
+    with Journal.open(url) as jnl, jnl._read() as session:
         for table, key in (("runs", "id"), ("attempts", "run_id"), ("transitions", "run_id"), ("traces", "run_id")):
-            query = text(f"SELECT * FROM {table} WHERE {key} IN :ids").bindparams(bindparam("ids", expanding=True))
-            rows = conn.execute(query, {"ids": run_ids}).fetchall()
+            rows = session.rows(f"SELECT * FROM {table} WHERE {key} IN {ids}", params)
             assert rows, f"no {table} rows for {run_ids}"
-            lines.extend("\t".join(map(str, row)) for row in rows)
+            lines.extend("\t".join(map(str, row.values())) for row in rows)
     return "\n".join(lines)
 
 

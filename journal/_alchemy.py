@@ -1,0 +1,121 @@
+"""The journal through SQLAlchemy: everything on PostgreSQL, and Alembic's migrations on both databases."""
+
+from __future__ import annotations
+
+import importlib.util
+from contextlib import contextmanager
+from functools import lru_cache
+from typing import Any, Iterator, Mapping, Optional, Sequence
+
+from sqlalchemy import Connection, Engine, TextClause, create_engine, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError
+from sqlalchemy.pool import NullPool
+
+from . import _sqlite
+from ._dialects import POSTGRESQL, SQLITE, Database, Dialect
+from ._errors import DatabaseError
+from ._urls import URLError, redacted
+
+# Any constant works; it only has to be the same in every process that migrates.
+_PG_MIGRATION_LOCK = 0x72756E6A
+
+
+class PostgresDatabase:
+    dialect = POSTGRESQL
+
+    def __init__(self, url: str):
+        self.url = redacted(url)
+        self.engine = _postgres_engine(url)
+
+    @contextmanager
+    def transaction(self, *, write: bool) -> Iterator["AlchemySession"]:
+        # ``write`` needs nothing here: PostgreSQL locks the rows a transaction writes (or selects FOR UPDATE).
+        with driver_errors(), self.engine.connect() as conn, conn.begin():
+            yield AlchemySession(conn, self.dialect)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+class AlchemySession:
+    def __init__(self, conn: Connection, dialect: Dialect):
+        self._conn = conn
+        self.dialect = dialect
+
+    def rows(self, sql: str, params: Optional[Mapping[str, Any]] = None) -> list[dict[str, Any]]:
+        return [dict(row) for row in self._conn.execute(_text(sql), params or {}).mappings()]
+
+    def run(self, sql: str, params: Optional[Mapping[str, Any]] = None) -> int:
+        return self._conn.execute(_text(sql), params or {}).rowcount
+
+    def run_many(self, sql: str, rows: Sequence[Mapping[str, Any]]) -> None:
+        self._conn.execute(_text(sql), list(rows))
+
+
+@lru_cache(maxsize=512)
+def _text(sql: str) -> TextClause:
+    """The statement, parsed for its ``:name`` parameters once per process."""
+    return text(sql)
+
+
+@contextmanager
+def driver_errors() -> Iterator[None]:
+    try:
+        yield
+    except IntegrityError as exc:
+        raise DatabaseError(str(exc.orig), refused=True) from exc
+    except DBAPIError as exc:
+        raise DatabaseError(str(exc.orig), refused=False) from exc
+
+
+@contextmanager
+def migration_connection(database: Database) -> Iterator[Connection]:
+    """A connection for Alembic, in a transaction that holds the journal's write lock until it ends.
+
+    Two processes migrating one journal at once: the second waits for the lock, then finds the
+    schema current.
+    """
+    if database.dialect is SQLITE:
+        engine = _sqlite_engine(database.path)
+        try:
+            with driver_errors(), engine.connect() as conn, conn.begin():
+                yield conn
+        finally:
+            engine.dispose()
+        return
+    with driver_errors(), database.engine.connect() as conn, conn.begin():
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK})
+        yield conn
+
+
+def _sqlite_engine(path: str) -> Engine:
+    """An engine on the journal's file whose connections are set up as the journal's own (``_sqlite.connect``)."""
+    engine = create_engine("sqlite://", creator=lambda: _sqlite.connect(path), poolclass=NullPool)
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn):
+        # The connection is in autocommit mode: the transaction is ours to begin, with the write lock.
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def _postgres_engine(url: str) -> Engine:
+    try:
+        parsed = make_url(url)
+        if parsed.get_backend_name() != "postgresql":
+            raise URLError(f"runjournal keeps its journal in SQLite or PostgreSQL, not {parsed.get_backend_name()}")
+        if parsed.drivername == "postgresql":
+            parsed = parsed.set(drivername=_installed_postgres_driver())
+        return create_engine(parsed, pool_pre_ping=True, pool_size=2, max_overflow=4)
+    except ArgumentError as exc:
+        raise URLError(str(exc)) from None
+
+
+def _installed_postgres_driver() -> str:
+    """A plain ``postgresql://`` URL works with whichever driver is installed (dlt brings psycopg2)."""
+    for module, drivername in (("psycopg", "postgresql+psycopg"), ("psycopg2", "postgresql+psycopg2")):
+        if importlib.util.find_spec(module) is not None:
+            return drivername
+    return "postgresql"
