@@ -47,6 +47,40 @@ def test_runs_command_does_not_load_dlt(journal_url):
     assert not [m for m in modules if m == "dlt" or m.startswith("dlt.") or m == "engine._runner"]
 
 
+# Reading an SQLite journal goes through the stdlib sqlite3 module: importing SQLAlchemy alone costs
+# most of a read command's budget (issue 5: `runs` and `show` under 300 ms on 100,000 runs).
+SQL_TOOLKITS = ("sqlalchemy", "alembic")
+GONE_PID = 2**22 + 7  # above Linux's largest pid: no process has it
+
+
+def test_read_commands_on_an_sqlite_journal_load_no_sql_toolkit(journal_url):
+    from engine._process import host
+
+    now = time.time()
+    with Journal.open(journal_url) as journal:
+        run_ids = [
+            journal.start_run(NewRun(pipeline_name=f"pipeline_{i % 7}", host=host(), pid=GONE_PID, config={}),
+                              at=now - i * 60)
+            for i in range(100)
+        ]
+        for run_id in run_ids[3:]:
+            journal.record_transition(
+                run_id, Transition(1, 1, "created", "done", "finish", now),
+                change=RunChange(status="done", finished=True),
+            )
+    for args in (["runs", "--limit", "50"], ["runs", "--json"], ["show", run_ids[0]], ["schema-changes"],
+                 ["db", "check"]):
+        argv = ["runjournal", "--journal", journal_url, *args]
+        code = f"import sys; from engine.cli import main; sys.argv = {argv!r}; main()"
+        modules = imported_modules(code)  # the command's own exit status is checked too
+        assert "sqlite3" in modules, args
+        leaked = sorted(m for m in modules if any(m == f or m.startswith(f + ".") for f in FORBIDDEN + SQL_TOOLKITS))
+        assert leaked == [], args
+    with Journal.open(journal_url) as journal:
+        # `runs` found the three runs whose process is gone, and journaled them crashed (a write, through sqlite3 too)
+        assert [journal.get_run(run_id).status for run_id in run_ids[:3]] == ["crashed"] * 3
+
+
 class Timing:
     def __init__(self, wall: float, cpu: float):
         self.wall, self.cpu = wall, cpu
