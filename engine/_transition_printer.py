@@ -1,4 +1,4 @@
-"""Live progress of `runjournal run`: one line per journaled transition, like `runjournal show`'s timeline."""
+"""Live progress of `runjournal run`, `recover` and `resume`: one line per journaled transition, like `show`'s timeline."""
 
 from __future__ import annotations
 

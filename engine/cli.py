@@ -104,7 +104,7 @@ EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE, EXIT_JOURNAL = 0, 1, 2, 3
 EPILOG = (
     "Journal: --journal URL, else $RUNJOURNAL_URL, else runjournal.sqlite in dlt's data directory "
     "(`runjournal db path` prints it).\n\n"
-    "Exit codes: 0 success · 1 the run failed (reserved for `run`) · "
+    "Exit codes: 0 success · 1 a run failed, or another run holds its pipeline (`run`, `recover`, `resume`) · "
     "2 usage or configuration error, unknown run id · "
     "3 journal unreachable or incompatible (see `runjournal db check`)."
 )
@@ -392,14 +392,15 @@ def recover(pipelines: tuple[str, ...], as_json: bool) -> None:
     """Recover crashed and interrupted runs: finalize what they left, ship their traces, mark them recovered.
 
     Only runs of the PIPELINEs named, if any. Attaches to each run's pipeline from what the journal
-    kept (secrets come from dlt's config providers again), from any working directory. Running it
-    twice does nothing the second time. Exit 1 if a run could not be recovered (it is then marked
-    failed, with the reason).
+    kept (secrets come from dlt's config providers again), from any working directory, printing
+    each committed transition on stderr. Running it twice does nothing the second time. Exit 1 if
+    a run could not be recovered (it is then marked failed, with the reason).
     """
     from ._recovery import recover as recover_runs
+    from ._transition_printer import TransitionPrinter
 
     with _open_for_work() as jnl:
-        outcomes = recover_runs(jnl, pipelines)
+        outcomes = recover_runs(jnl, pipelines, progress=TransitionPrinter(sys.stderr))
     if not outcomes and not as_json:
         click.echo("nothing to recover: no crashed or interrupted runs", err=True)
     _report(outcomes, as_json)
@@ -416,9 +417,10 @@ def resume(run_id: str, as_json: bool) -> None:
     what it left pending finalized (its data is in the caller's code). Exit 1 if the run fails again.
     """
     from ._recovery import resume as resume_run
+    from ._transition_printer import TransitionPrinter
 
     with _open_for_work() as jnl:
-        outcome = resume_run(jnl, run_id)
+        outcome = resume_run(jnl, run_id, progress=TransitionPrinter(sys.stderr))
     _report([outcome], as_json)
 
 
