@@ -23,7 +23,7 @@ ENGINE_TARGETS = (
     "engine._run:Heartbeat.__enter__",
     "engine._run:Heartbeat.__exit__",
     "engine._traces:attempt_payload",
-    "engine._traces:TraceShipper.ship",
+    "engine._shipping:OutboxShipper.ship",
     "engine._traces:default_trace_pipeline",
 )
 

@@ -2,18 +2,28 @@
 
 Built from what dlt reports, so it stays true when dlt later deletes completed job files
 (``load.delete_completed_jobs``): the journal keeps the job's name, size, retry count and row count.
+
+With ``store_load_info`` each finished package (loaded or aborted) is also put in the journal's
+load-info outbox, in the same transaction, and shipped at the end of the run to the tables
+``_load_info`` (one row per package, its jobs in ``_load_info__jobs``) and ``_new_tables`` (one row
+per column the package created) in the pipeline's own dataset, as dlt's production guide does with
+``pipeline.run([load_info], table_name="_load_info")``, but exactly once across crashes.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any, Iterator, Mapping, Optional
+from dataclasses import asdict
+from datetime import datetime, timezone
+from typing import Any, Iterator, Mapping, Optional, Sequence
 
+import dlt
+from dlt.common.json import json
 from dlt.common.pipeline import LoadInfo, NormalizeInfo
 from dlt.load.exceptions import LoadClientJobTerminalRetry
 from dlt.pipeline.exceptions import PipelineStepFailed
 
-from journal import JobRecord, LoadRecord, PackageRecord, SchemaChange
+from journal import JobRecord, LoadInfoEntry, LoadInfoRecord, LoadRecord, PackageRecord, SchemaChange
 
 from ._cli_format import last_line
 from ._secrets import Scrubber
@@ -26,6 +36,10 @@ FAILED_MESSAGE_LIMIT = 4000
 
 JobKey = tuple[str, str]  # (load_id, job_id)
 
+#: Package states after which a package never changes: only these are shipped.
+FINISHED_PACKAGE_STATES = ("loaded", "aborted")
+LOAD_INFO_TABLE, NEW_TABLES_TABLE = "_load_info", "_new_tables"
+
 
 def job_row_counts(info: NormalizeInfo) -> dict[JobKey, int]:
     """Rows normalize wrote to each job file, by (load id, job id)."""
@@ -37,8 +51,15 @@ def job_row_counts(info: NormalizeInfo) -> dict[JobKey, int]:
     return counts
 
 
-def load_record(info: Any, attempt: int, row_counts: Mapping[JobKey, int], scrubber: Scrubber) -> Optional[LoadRecord]:
-    """The journal's record of a LoadInfo; None for anything else (or a load of no package)."""
+def load_record(
+    info: Any, attempt: int, row_counts: Mapping[JobKey, int], scrubber: Scrubber,
+    ship_with: Optional[Mapping[str, Any]] = None,
+) -> Optional[LoadRecord]:
+    """The journal's record of a LoadInfo; None for anything else (or a load of no package).
+
+    ``ship_with``: the run's facts (run id, pipeline, dataset...) when load info is shipped to the
+    destination; each finished package then also goes to the outbox with them.
+    """
     if not isinstance(info, LoadInfo) or not info.load_packages:
         return None
     packages, jobs, changes = [], [], []
@@ -49,7 +70,78 @@ def load_record(info: Any, attempt: int, row_counts: Mapping[JobKey, int], scrub
         # Only a loaded package's updates are known to be applied at the destination.
         if package.state == "loaded":
             changes.extend(_schema_changes(package, completed_at))
-    return LoadRecord(tuple(packages), tuple(jobs), tuple(changes))
+    record = LoadRecord(tuple(packages), tuple(jobs), tuple(changes))
+    if ship_with is None:
+        return record
+    return LoadRecord(record.packages, record.jobs, record.schema_changes, _to_ship(record, ship_with))
+
+
+def _to_ship(record: LoadRecord, facts: Mapping[str, Any]) -> tuple[LoadInfoEntry, ...]:
+    """One outbox entry per finished package: the package with its jobs and the columns it created."""
+    entries = []
+    for package in record.packages:
+        if package.state not in FINISHED_PACKAGE_STATES:
+            continue  # still pending: a later attempt or run records (and ships) how it ends
+        payload = {
+            **facts,
+            **asdict(package),
+            "jobs": [_plain(job) for job in record.jobs if job.load_id == package.load_id],
+            "new_columns": [_plain(change) for change in record.schema_changes if change.load_id == package.load_id],
+        }
+        entries.append(LoadInfoEntry(package.load_id, json.dumps(payload)))
+    return tuple(entries)
+
+
+def _plain(record) -> dict[str, Any]:
+    return {k: v for k, v in asdict(record).items() if k != "load_id"}
+
+
+def load_info_resources(items: Sequence[LoadInfoRecord]) -> list:
+    """The rows that carry a batch of packages to ``_load_info`` (jobs nested) and ``_new_tables``."""
+    packages, new_columns = [], []
+    for item in items:
+        package = json.loads(item.payload)
+        changes = package.pop("new_columns")
+        package["completed_at"] = _timestamp(package["completed_at"])
+        packages.append(package)
+        for change in changes:
+            new_columns.append({
+                **change, "at": _timestamp(change["at"]), "load_id": package["load_id"],
+                **{fact: package[fact] for fact in _RUN_FACTS},
+            })
+    return [
+        dlt.resource(packages, name=LOAD_INFO_TABLE, write_disposition="append", columns=_LOAD_INFO_COLUMNS,
+                     nested_hints={"jobs": {"columns": _JOB_COLUMNS}}),
+        dlt.resource(new_columns, name=NEW_TABLES_TABLE, write_disposition="append", columns=_NEW_TABLES_COLUMNS),
+    ]
+
+
+def _typed(**columns: str) -> dict[str, dict[str, Any]]:
+    return {name: {"name": name, "data_type": data_type, "nullable": True} for name, data_type in columns.items()}
+
+
+# Declared, so that every column exists at the destination from the first load, null or not.
+_RUN_FACTS = {"run_id": "text", "pipeline_name": "text", "dataset_name": "text"}
+_LOAD_INFO_COLUMNS = _typed(**_RUN_FACTS, destination_type="text", destination_name="text", load_id="text",
+                            attempt="bigint", state="text", schema_name="text", completed_at="timestamp")
+_JOB_COLUMNS = _typed(job_id="text", table_name="text", file_format="text", state="text", file_size="bigint",
+                      retry_count="bigint", row_count="bigint", failed_message="text")
+_NEW_TABLES_COLUMNS = _typed(**_RUN_FACTS, load_id="text", table_name="text", column_name="text", data_type="text",
+                             new_table="bool", at="timestamp")
+
+
+def _timestamp(epoch: Optional[float]) -> Optional[datetime]:
+    return None if epoch is None else datetime.fromtimestamp(epoch, timezone.utc)
+
+
+def load_info_pipeline(main) -> "dlt.Pipeline":
+    """Ships load info next to the data: the main pipeline's destination and dataset, its own working dir."""
+    return dlt.pipeline(
+        pipeline_name=f"_load_info_{main.pipeline_name}",
+        pipelines_dir=main.pipelines_dir,
+        destination=main.destination,
+        dataset_name=main.dataset_name,
+    )
 
 
 def _jobs(package, row_counts: Mapping[JobKey, int], scrubber: Scrubber) -> Iterator[JobRecord]:

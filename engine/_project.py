@@ -120,6 +120,7 @@ class PipelineSpec:
         return {
             "run_from_clean_folder": config.run_from_clean_folder,
             "store_trace_info": store_trace_info,
+            "store_load_info": config.store_load_info,
             "retry_policy": config.retrying(),
             "retry_pipeline_steps": list(config.retry_pipeline_steps),
         }

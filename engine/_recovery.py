@@ -117,6 +117,7 @@ def _attached_runner(journal: Journal, run: Run) -> Runner:
     return Runner(
         attach(facts),
         store_trace_info=attach(trace_facts) if trace_facts else config.get("store_trace_info") is True,
+        store_load_info=config.get("store_load_info") is True,
         retry_policy=policy_from_spec(config.get("retry_spec")),
         retry_pipeline_steps=config.get("retry_pipeline_steps") or ("load",),
         journal=journal,

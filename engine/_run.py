@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping, Optional, Sequence
 
 from dlt.common.runtime import signals
 from dlt.pipeline.exceptions import PipelineStepFailed
@@ -19,6 +19,7 @@ from tenacity import RetryCallState, Retrying
 from journal import AttemptEnd, AttemptStart, Journal, NewRun, Owner, Run, RunChange, Transition
 
 from . import _load_info, _process, _steps, _traces
+from ._shipping import OutboxShipper
 from ._alerts import Alert, send_alert
 from ._callbacks import Callbacks
 from ._heartbeat import Heartbeat
@@ -39,6 +40,7 @@ _MESSAGE_LIMIT = 4000
 class RunOptions:
     run_from_clean_folder: bool
     store_trace_info: bool
+    store_load_info: bool
     retry_policy: Retrying
     retry_pipeline_steps: tuple[str, ...]
     heartbeat_interval: float
@@ -99,7 +101,7 @@ class JournaledRun(MachineModel):
         journal: Journal,
         pipeline,
         options: RunOptions,
-        shipper: Optional[_traces.TraceShipper],
+        shippers: Sequence[OutboxShipper],
         scrubber: Scrubber,
         config: Mapping[str, Any],
         data: Any = None,
@@ -110,7 +112,7 @@ class JournaledRun(MachineModel):
         self.journal_store = journal
         self.pipeline = pipeline
         self.options = options
-        self.shipper = shipper
+        self.shippers = shippers
         self.scrubber = scrubber
         self.config = config
         self.data = data
@@ -185,7 +187,18 @@ class JournaledRun(MachineModel):
 
     def load_record(self, info):
         """The journal's record of a load step's LoadInfo (None for no info), this attempt's."""
-        return _load_info.load_record(info, self.attempt, self.job_row_counts, self.scrubber)
+        ship_with = self._load_info_facts() if self.options.store_load_info else None
+        return _load_info.load_record(info, self.attempt, self.job_row_counts, self.scrubber, ship_with)
+
+    def _load_info_facts(self) -> dict[str, Any]:
+        destination = self.pipeline.destination
+        return {
+            "run_id": self.run_id,
+            "pipeline_name": self.pipeline.pipeline_name,
+            "dataset_name": self.pipeline.dataset_name,
+            "destination_type": destination.destination_type if destination else None,
+            "destination_name": destination.destination_name if destination else None,
+        }
 
     def note_load_info(self, info) -> None:
         self.load_info = info
@@ -384,17 +397,20 @@ class JournaledRun(MachineModel):
     # endings
 
     def _ship(self) -> dict[str, Any]:
-        if self.shipper is None:
-            return {}
+        """Ship the outboxes (traces, load info); each reports on its own and none can fail the run."""
+        report: dict[str, Any] = {}
         try:
-            return self.shipper.ship()
+            for shipper in self.shippers:
+                report.update(shipper.ship())
         finally:
-            self.pipeline.activate()
+            if self.shippers:
+                self.pipeline.activate()
+        return report
 
     def _conclude_success(self) -> None:
         if signals.was_signal_received():
             # dlt finished the last job after a stop signal: stop now, the next run ships the traces.
-            report = {"traces_deferred": "stop signal received"}
+            report = {"shipping_deferred": "stop signal received"}
         else:
             report = self._ship()
         status = "recovered" if self.recovering(None) else "done"

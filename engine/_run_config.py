@@ -47,15 +47,17 @@ from ._runner import _steps_argument
 
 RETRY_POLICY_TYPES = ("none", "fixed", "backoff")
 RETRY_POLICY_KEYS = ("type", "max_attempts", "multiplier", "min", "max")
-RUN_CONFIG_KEYS = ("run_from_clean_folder", "store_trace_info", "retry_policy", "retry_pipeline_steps")
+RUN_CONFIG_KEYS = ("run_from_clean_folder", "store_trace_info", "store_load_info", "retry_policy", "retry_pipeline_steps")
 #: Every setting, as a path below run_config; retry_policy is the only section.
 SETTINGS = (
     "run_from_clean_folder",
     "store_trace_info",
+    "store_load_info",
     "retry_pipeline_steps",
     *(f"retry_policy.{key}" for key in RETRY_POLICY_KEYS),
 )
-DEFAULTS = {"run_from_clean_folder": False, "store_trace_info": False, "retry_pipeline_steps": ["load"]}
+DEFAULTS = {"run_from_clean_folder": False, "store_trace_info": False, "store_load_info": False,
+            "retry_pipeline_steps": ["load"]}
 #: What each policy type uses, with dlt+'s defaults; None: no default, the key is used only when given.
 POLICY_DEFAULTS: dict[str, dict[str, Any]] = {
     "none": {},
@@ -92,6 +94,7 @@ class RunConfig:
 
     run_from_clean_folder: bool
     store_trace_info: Any  # True, False or the name of the trace pipeline in dlt.yml
+    store_load_info: bool  # runjournal's own: load info also to _load_info / _new_tables at the destination
     retry_policy: dict[str, Any]  # {"type": ..., and the keys the type uses}
     retry_pipeline_steps: list[str]
     origins: dict[str, str]  # setting path -> where its value came from, for the settings that were set
@@ -100,6 +103,7 @@ class RunConfig:
         return {
             "run_from_clean_folder": self.run_from_clean_folder,
             "store_trace_info": self.store_trace_info,
+            "store_load_info": self.store_load_info,
             "retry_policy": dict(self.retry_policy),
             "retry_pipeline_steps": list(self.retry_pipeline_steps),
         }
@@ -189,6 +193,7 @@ def _validated(pipeline_name: str, settings: dict[str, Setting], pipeline_names:
     return RunConfig(
         run_from_clean_folder=values.get("run_from_clean_folder", DEFAULTS["run_from_clean_folder"]),
         store_trace_info=values.get("store_trace_info", DEFAULTS["store_trace_info"]),
+        store_load_info=values.get("store_load_info", DEFAULTS["store_load_info"]),
         retry_policy=_retry_policy(settings, values),
         retry_pipeline_steps=values.get("retry_pipeline_steps", DEFAULTS["retry_pipeline_steps"]),
         origins={path: setting.origin for path, setting in settings.items()},
@@ -271,6 +276,7 @@ def _validate_seconds(setting: Setting, *_: Any) -> float:
 _VALIDATORS: dict[str, Callable[[Setting, str, Sequence[str]], Any]] = {
     "run_from_clean_folder": _validate_bool,
     "store_trace_info": _validate_store_trace_info,
+    "store_load_info": _validate_bool,
     "retry_pipeline_steps": _validate_steps,
     "retry_policy.type": _validate_policy_type,
     "retry_policy.max_attempts": _validate_max_attempts,

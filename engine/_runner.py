@@ -13,7 +13,7 @@ from tenacity import Retrying
 
 from journal import Journal, Run
 
-from . import _crashes, _process, _traces
+from . import _crashes, _load_info, _process, _traces
 from ._alerts import crashed_alert, send_alert
 from ._callbacks import Callbacks
 from ._heartbeat import heartbeat_interval
@@ -22,6 +22,7 @@ from ._reattach import pipeline_facts
 from ._retry import PIPELINE_STEPS, describe_policy, policy_spec, single_attempt
 from ._run import Continuation, JournaledRun, RunOptions
 from ._secrets import Scrubber, scrubber_for
+from ._shipping import OutboxShipper
 
 # pipeline.run() keywords that choose where data goes; applied to the pipeline before the steps.
 _DESTINATION_KWARGS = ("destination", "staging", "credentials", "dataset_name")
@@ -48,6 +49,8 @@ class Runner:
 
     - ``store_trace_info``: False, True (trace pipeline ``_trace_<name>`` on the same destination,
       dataset ``_trace_<dataset>``, table ``<name>_trace``) or a dlt Pipeline to ship traces with.
+    - ``store_load_info``: also load each finished package's load info to the tables ``_load_info``
+      and ``_new_tables`` in the pipeline's own dataset (pipeline ``_load_info_<name>``), once.
     - ``retry_policy``: a tenacity ``Retrying``; None means one attempt. Its own ``retry`` predicate is
       combined with the step rule, never replaced.
     - ``retry_pipeline_steps``: steps whose transient failures are retried: sync, extract, normalize,
@@ -64,6 +67,7 @@ class Runner:
         retry_policy: Optional[Retrying] = None,
         retry_pipeline_steps: Union[str, Sequence[str]] = ("load",),
         journal: Union[None, str, Journal] = None,
+        store_load_info: bool = False,
     ):
         if not isinstance(pipeline, Pipeline):
             raise TypeError(f"pipeline must be a dlt.Pipeline, got {type(pipeline).__name__}")
@@ -79,6 +83,7 @@ class Runner:
         self.pipeline = pipeline
         self.run_from_clean_folder = run_from_clean_folder
         self.retry_policy = retry_policy
+        self.store_load_info = _store_load_info_argument(pipeline, store_load_info)
         self.retry_pipeline_steps = _steps_argument(retry_pipeline_steps)
         self.trace_pipeline = _trace_pipeline_argument(pipeline, store_trace_info)
         self.store_trace_info = self.trace_pipeline is not None or store_trace_info is True
@@ -169,20 +174,16 @@ class Runner:
         options = RunOptions(
             run_from_clean_folder=self.run_from_clean_folder,
             store_trace_info=self.store_trace_info,
+            store_load_info=self.store_load_info,
             retry_policy=self.retry_policy,
             retry_pipeline_steps=self.retry_pipeline_steps,
             heartbeat_interval=heartbeat_interval(),
         )
-        shipper = None
-        if self.store_trace_info:
-            shipper = _traces.TraceShipper(
-                self.journal, self.pipeline.pipeline_name, self._get_trace_pipeline, self._scrubber
-            )
         return JournaledRun(
             journal=self.journal,
             pipeline=self.pipeline,
             options=options,
-            shipper=shipper,
+            shippers=self._shippers(),
             scrubber=self._scrubber,
             config={**self._config(call, run_kwargs.get("extract_kwargs") or {}),
                     "heartbeat_interval": options.heartbeat_interval},
@@ -200,6 +201,19 @@ class Runner:
         if self.trace_pipeline is not None:
             facts["reattach_trace_pipeline"] = pipeline_facts(self.trace_pipeline, self._scrubber)
         return facts
+
+    def _shippers(self) -> list[OutboxShipper]:
+        name, shippers = self.pipeline.pipeline_name, []
+        if self.store_trace_info:
+            shippers.append(OutboxShipper(self.journal.outbox("traces"), name, self._get_trace_pipeline,
+                                          _traces.trace_resources(name), self._scrubber))
+        if self.store_load_info:
+            shippers.append(OutboxShipper(self.journal.outbox("load_info"), name, self._load_info_pipeline,
+                                          _load_info.load_info_resources, self._scrubber))
+        return shippers
+
+    def _load_info_pipeline(self) -> Pipeline:
+        return _load_info.load_info_pipeline(self.pipeline)
 
     @functools.cached_property
     def _default_trace_pipeline(self) -> Pipeline:
@@ -219,6 +233,7 @@ class Runner:
             "call": call,
             "run_from_clean_folder": self.run_from_clean_folder,
             "store_trace_info": trace_pipeline.pipeline_name if trace_pipeline else self.store_trace_info,
+            "store_load_info": self.store_load_info,
             "retry_policy": describe_policy(self.retry_policy),
             # The same policy again for `runjournal recover`, when dlt+'s run_config shape can say it.
             "retry_spec": policy_spec(self.retry_policy),
@@ -271,6 +286,17 @@ def _trace_pipeline_argument(pipeline: Pipeline, store_trace_info: Any) -> Optio
             "which has none: give the pipeline a destination, or pass a trace dlt.Pipeline as store_trace_info"
         )
     return None
+
+
+def _store_load_info_argument(pipeline: Pipeline, store_load_info: Any) -> bool:
+    if not isinstance(store_load_info, bool):
+        raise TypeError(f"store_load_info must be True or False, got {store_load_info!r}")
+    if store_load_info and pipeline.destination is None:
+        raise ValueError(
+            f"store_load_info=True loads the load info next to the data of pipeline {pipeline.pipeline_name!r}, "
+            "which has no destination: give the pipeline a destination"
+        )
+    return store_load_info
 
 
 def _journal_argument(journal: Union[None, str, Journal]) -> Journal:

@@ -1,47 +1,22 @@
-"""Traces: capture each attempt's trace into the journal, then ship the journal's outbox to the destination.
+"""Traces: each attempt's trace as the journal keeps it, and the rows that carry traces to the destination.
 
-Shipping is idempotent without a merge: before the trace pipeline loads a batch, the
-journal records which load id carries it. After a crash, a batch whose package completed
-is marked shipped, a batch still pending is finished by loading that package, and only
-traces no package carries are extracted again. So a trace reaches the destination once.
+The journal's trace outbox is shipped by engine._shipping, after the run's last attempt.
 """
 
 from __future__ import annotations
 
-import logging
-from typing import Any, Callable, Mapping, Optional
+from typing import Any, Callable, Mapping, Optional, Sequence
 
 import dlt
 from dlt.common.json import json
 
-from journal import Attempt, Journal, RunStory, TraceRecord, Transition
+from journal import Attempt, RunStory, TraceRecord, Transition
 
 from ._machine import WORK_STATES
 from ._secrets import Scrubber
 
-log = logging.getLogger("dlt.runjournal")
-
 # Kept as JSON columns: one table per pipeline instead of dlt's two dozen nested ones.
 JSON_COLUMNS = ("steps", "execution_context", "resolved_config_values")
-
-
-#: ship_load_id of traces whose shipment started but whose package id is not known yet.
-IN_FLIGHT = "in-flight"
-
-
-class TraceShipError(Exception):
-    """The trace destination refused the traces."""
-
-
-def _raise_on_failed_jobs(info) -> None:
-    if info is not None and info.has_failed_jobs:
-        failed = [job for package in info.load_packages for job in package.jobs.get("failed_jobs", [])]
-        first = failed[0].failed_message.splitlines()[0] if failed and failed[0].failed_message else ""
-        raise TraceShipError(f"the trace destination failed {len(failed)} job(s): {first}")
-
-
-def _failed_jobs(pipeline, load_id: str) -> bool:
-    return bool(pipeline.get_load_package_info(load_id).jobs.get("failed_jobs"))
 
 
 def span_ids(pipeline) -> frozenset[str]:
@@ -140,75 +115,21 @@ def default_trace_pipeline(main) -> "dlt.Pipeline":
     )
 
 
-class TraceShipper:
-    def __init__(self, journal: Journal, pipeline_name: str, trace_pipeline: Callable[[], Any], scrubber: Scrubber):
-        self._journal = journal
-        self._pipeline_name = pipeline_name
-        self._trace_pipeline = trace_pipeline
-        self._scrubber = scrubber
-        self.table_name = f"{pipeline_name}_trace"
+def trace_resources(pipeline_name: str) -> Callable[[Sequence[TraceRecord]], list]:
+    """The resource that carries a batch of traces to the table ``<pipeline_name>_trace``, one row per attempt."""
+    table_name = f"{pipeline_name}_trace"
 
-    def ship(self) -> dict[str, Any]:
-        """Ship every trace of this pipeline still in the outbox. Never raises for a broken destination."""
-        pending = self._journal.unshipped_traces(self._pipeline_name)
-        if not pending:
-            return {"traces_shipped": 0}
-        try:
-            shipped = self._ship(pending)
-        except Exception as exc:  # noqa: BLE001 - a broken trace destination must not fail the run
-            message = self._scrubber(f"{type(exc).__name__}: {exc}")
-            log.warning(
-                "%d trace(s) of pipeline %s not shipped, kept in the journal for the next run: %s",
-                len(pending), self._pipeline_name, message.splitlines()[0],
-            )
-            self._journal.mark_ship_failed([t.id for t in pending], message)
-            return {"traces_shipped": 0, "traces_unshipped": len(pending), "ship_error": message.splitlines()[0]}
-        return {"traces_shipped": shipped}
-
-    def _ship(self, pending: list[TraceRecord]) -> int:
-        pipeline = self._trace_pipeline()
-        self._settle_interrupted_shipment(pipeline, pending)
-        pending = self._journal.unshipped_traces(self._pipeline_name)
-        completed = set(pipeline.list_completed_load_packages())
-        delivered = [t for t in pending if t.ship_load_id in completed and not _failed_jobs(pipeline, t.ship_load_id)]
-        self._journal.mark_shipped([t.id for t in delivered])
-        to_ship = [t for t in pending if t not in delivered]
-        if to_ship:
-            # Write-ahead: the journal says a shipment is under way before the package exists.
-            self._journal.assign_ship_load_id([t.id for t in to_ship], IN_FLIGHT)
-            info = pipeline.extract(self._rows(to_ship), table_name=self.table_name)
-            self._journal.assign_ship_load_id([t.id for t in to_ship], info.loads_ids[-1])
-            pipeline.normalize()
-            _raise_on_failed_jobs(pipeline.load())
-            self._journal.mark_shipped([t.id for t in to_ship])
-        return len(delivered) + len(to_ship)
-
-    def _settle_interrupted_shipment(self, pipeline, pending: list[TraceRecord]) -> None:
-        """Finish what a crash left of an earlier shipment, so that nothing is extracted twice.
-
-        A trace marked in flight whose package was committed before the crash gets that
-        package's load id (there is at most one shipment in flight per pipeline).
-        """
-        waiting = sorted(set(pipeline.list_extracted_load_packages()) | set(pipeline.list_normalized_load_packages()))
-        if not waiting:
-            return
-        known = {t.ship_load_id for t in pending}
-        orphans = [load_id for load_id in waiting if load_id not in known]
-        in_flight = [t.id for t in pending if t.ship_load_id == IN_FLIGHT]
-        if in_flight and orphans:
-            self._journal.assign_ship_load_id(in_flight, orphans[-1])
-        pipeline.normalize()
-        _raise_on_failed_jobs(pipeline.load())
-
-    def _rows(self, traces: list[TraceRecord]):
+    def resources(traces: Sequence[TraceRecord]) -> list:
         rows = []
         for trace in traces:
             row = json.loads(trace.payload)
             row["trace_id"] = f"{trace.run_id}-{trace.attempt}"
             rows.append(row)
-        return dlt.resource(
+        return [dlt.resource(
             rows,
-            name=self.table_name,
+            name=table_name,
             write_disposition="append",
             columns={name: {"data_type": "json"} for name in JSON_COLUMNS},
-        )
+        )]
+
+    return resources

@@ -13,6 +13,7 @@ from ._errors import (
     RunNotReclaimable,
 )
 from ._journal import Journal
+from ._outbox import Outbox
 from ._records import (
     ATTEMPT_OUTCOMES,
     RUN_STATUSES,
@@ -20,9 +21,12 @@ from ._records import (
     AttemptEnd,
     AttemptStart,
     JobRecord,
+    LoadInfoEntry,
+    LoadInfoRecord,
     LoadRecord,
     NewRun,
     Operation,
+    OutboxRecord,
     Owner,
     PackageRecord,
     PruneResult,
@@ -46,9 +50,13 @@ __all__ = [
     "JournalSchemaError",
     "JournalUnavailable",
     "LeaseHeld",
+    "LoadInfoEntry",
+    "LoadInfoRecord",
     "LoadRecord",
     "NewRun",
     "Operation",
+    "Outbox",
+    "OutboxRecord",
     "Owner",
     "PackageRecord",
     "PruneResult",

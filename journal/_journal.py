@@ -10,9 +10,10 @@ from typing import Iterator, Optional, Sequence, Union
 from . import _prune, _queries, _revisions, _store
 from ._dialects import Database, Session, open_database
 from ._errors import DatabaseError, JournalError, JournalSchemaError, JournalUnavailable, RunNotReclaimable
+from ._outbox import OUTBOXES, Outbox
 from ._records import (
     AttemptEnd, AttemptStart, LoadRecord, NewRun, Operation, Owner, PruneResult, Run, RunChange, RunStory,
-    SchemaChange, TraceRecord, Transition,
+    SchemaChange, Transition,
 )
 from ._urls import default_url
 
@@ -156,18 +157,6 @@ class Journal:
         with self._write() as session:
             return _store.insert_trace(session, run_id, attempt, pipeline_name, payload, time.time())
 
-    def assign_ship_load_id(self, trace_ids: Sequence[int], load_id: str) -> None:
-        with self._write() as session:
-            _store.update_traces(session, trace_ids, ship_load_id=load_id)
-
-    def mark_shipped(self, trace_ids: Sequence[int], at: Optional[float] = None) -> None:
-        with self._write() as session:
-            _store.update_traces(session, trace_ids, shipped_at=time.time() if at is None else at, ship_error=None)
-
-    def mark_ship_failed(self, trace_ids: Sequence[int], error: str) -> None:
-        with self._write() as session:
-            _store.update_traces(session, trace_ids, ship_error=error)
-
     def record_operation(self, operation: Operation) -> int:
         with self._write() as session:
             return _store.insert_operation(session, operation)
@@ -234,6 +223,8 @@ class Journal:
         with self._read() as session:
             return _queries.list_operations(session, pipeline=pipeline)
 
-    def unshipped_traces(self, pipeline_name: str) -> list[TraceRecord]:
-        with self._read() as session:
-            return _queries.unshipped_traces(session, pipeline_name)
+    def outbox(self, name: str) -> Outbox:
+        """The outbox ``traces`` or ``load_info``: what waits here to be shipped to the destination."""
+        if name not in OUTBOXES:
+            raise ValueError(f"no outbox {name!r}; allowed: {', '.join(OUTBOXES)}")
+        return Outbox(self, name)

@@ -6,7 +6,7 @@ from typing import Any, Optional, Sequence, Union
 
 from ._dialects import Session
 from ._errors import RunNotFound
-from ._records import Operation, Run, RunStory, SchemaChange, TraceRecord
+from ._records import Operation, Run, RunStory, SchemaChange
 from ._rows import (
     ATTEMPT_COLUMNS, JOB_COLUMNS, OPERATION_COLUMNS, PACKAGE_COLUMNS, RUN_COLUMNS, SCHEMA_CHANGE_COLUMNS,
     TRACE_COLUMNS, TRANSITION_COLUMNS, to_attempt, to_job, to_operation, to_package, to_run, to_schema_change,
@@ -121,11 +121,3 @@ def list_operations(session: Session, *, pipeline: Optional[str] = None) -> list
     condition = " WHERE pipeline_name = :pipeline" if pipeline is not None else ""
     sql = f"SELECT {OPERATION_COLUMNS} FROM operations{condition} ORDER BY at DESC, id DESC"
     return [to_operation(row) for row in session.rows(sql, {"pipeline": pipeline})]
-
-
-def unshipped_traces(session: Session, pipeline_name: str) -> list[TraceRecord]:
-    sql = (
-        f"SELECT {TRACE_COLUMNS} FROM traces WHERE pipeline_name = :pipeline_name AND shipped_at IS NULL "
-        "ORDER BY id"
-    )
-    return [to_trace(row) for row in session.rows(sql, {"pipeline_name": pipeline_name})]

@@ -115,17 +115,40 @@ class Attempt:
     load_ids: Sequence[str] = ()
 
 
-@dataclass(frozen=True)
-class TraceRecord:
+@dataclass(frozen=True, kw_only=True)
+class OutboxRecord:
+    """An item of an outbox: a JSON payload, and where its shipment to the destination stands."""
+
     id: int
     run_id: str
-    attempt: int
     pipeline_name: str
     created_at: float
     payload: str
     ship_load_id: Optional[str] = None
     shipped_at: Optional[float] = None
     ship_error: Optional[str] = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class TraceRecord(OutboxRecord):
+    """An attempt's trace."""
+
+    attempt: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class LoadInfoRecord(OutboxRecord):
+    """A finished package's load info."""
+
+    load_id: str
+
+
+@dataclass(frozen=True)
+class LoadInfoEntry:
+    """A finished package's load info to put in the outbox, with the load record that reports it."""
+
+    load_id: str
+    payload: str
 
 
 @dataclass(frozen=True)
@@ -174,6 +197,8 @@ class LoadRecord:
     packages: Sequence[PackageRecord] = ()
     jobs: Sequence[JobRecord] = ()
     schema_changes: Sequence[SchemaChange] = ()
+    #: Finished packages to ship to the destination too (``store_load_info``), added to the outbox once.
+    to_ship: Sequence[LoadInfoEntry] = ()
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,9 @@ from __future__ import annotations
 import json
 from typing import Any, Mapping, Optional
 
-from ._records import Attempt, JobRecord, Operation, PackageRecord, Run, SchemaChange, TraceRecord, Transition
+from ._records import (
+    Attempt, JobRecord, LoadInfoRecord, Operation, PackageRecord, Run, SchemaChange, TraceRecord, Transition,
+)
 
 # "trigger" is a keyword of SQLite's, and "user" a reserved word of PostgreSQL's: such names are quoted.
 RUN_COLUMNS = (
@@ -23,6 +25,7 @@ ATTEMPT_COLUMNS = (
 )
 TRANSITION_COLUMNS = 'seq, attempt, source, dest, "trigger", at, details'
 TRACE_COLUMNS = "id, run_id, attempt, pipeline_name, created_at, payload, ship_load_id, shipped_at, ship_error"
+LOAD_INFO_COLUMNS = "id, run_id, load_id, pipeline_name, created_at, payload, ship_load_id, shipped_at, ship_error"
 PACKAGE_COLUMNS = "load_id, attempt, schema_name, state, completed_at"
 JOB_COLUMNS = "load_id, job_id, table_name, file_format, state, file_size, retry_count, row_count, failed_message"
 SCHEMA_CHANGE_COLUMNS = "load_id, table_name, column_name, data_type, new_table, at"
@@ -51,6 +54,10 @@ def to_transition(row: Mapping[str, Any]) -> Transition:
 
 def to_trace(row: Mapping[str, Any]) -> TraceRecord:
     return TraceRecord(**row)
+
+
+def to_load_info(row: Mapping[str, Any]) -> LoadInfoRecord:
+    return LoadInfoRecord(**row)
 
 
 def to_package(row: Mapping[str, Any]) -> PackageRecord:

@@ -91,23 +91,42 @@ transitions = Table(
     Column("details", JSON, nullable=True),
 )
 
-traces = Table(
-    "traces",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("run_id", String(32), ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
-    Column("attempt", Integer, nullable=False),
-    Column("pipeline_name", String(255), nullable=False),
-    Column("created_at", Float, nullable=False),
-    # The trace as JSON text, secrets removed before it was written.
-    Column("payload", Text, nullable=False),
-    # Shipping bookkeeping: the trace pipeline's load id that carries the trace makes
-    # shipping idempotent across crashes (see engine.traces).
-    Column("ship_load_id", String(64), nullable=True),
-    Column("shipped_at", Float, nullable=True),
-    Column("ship_error", Text, nullable=True),
-    UniqueConstraint("run_id", "attempt"),
-)
+def _outbox(name: str, key: Column) -> Table:
+    """An outbox table: JSON payloads of a run, each shipped to the destination once, keyed by ``key`` in its run.
+
+    The shipment's load id is recorded before it loads, which makes shipping idempotent across
+    crashes (see engine._shipping). What is left to ship is read on every run: the partial index
+    keeps that an index scan.
+    """
+    table = Table(
+        name,
+        metadata,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("run_id", String(32), ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+        key,
+        Column("pipeline_name", String(255), nullable=False),
+        Column("created_at", Float, nullable=False),
+        # JSON text, secrets removed before it was written.
+        Column("payload", Text, nullable=False),
+        Column("ship_load_id", String(64), nullable=True),
+        Column("shipped_at", Float, nullable=True),
+        Column("ship_error", Text, nullable=True),
+        UniqueConstraint("run_id", key.name),
+    )
+    Index(
+        f"ix_{name}_unshipped",
+        table.c.pipeline_name,
+        table.c.id,
+        sqlite_where=table.c.shipped_at.is_(None),
+        postgresql_where=table.c.shipped_at.is_(None),
+    )
+    return table
+
+
+# Each attempt's trace.
+traces = _outbox("traces", Column("attempt", Integer, nullable=False))
+# With ``store_load_info``, each finished package of a run: a package finishes once, so it is shipped once.
+load_info_outbox = _outbox("load_info_outbox", Column("load_id", String(64), nullable=False))
 
 # One row per pipeline working directory: the run that may use it. The holder is live while its
 # run's status is "running", so ending or crashing a run frees the lease with no second write.
@@ -186,13 +205,4 @@ operations = Table(
     Column("user", String(255), nullable=True),
     Column("details", JSON, nullable=True),
     Index(None, "pipeline_name", "at"),
-)
-
-# The outbox of traces still to ship is read on every run: keep it an index scan.
-Index(
-    "ix_traces_unshipped",
-    traces.c.pipeline_name,
-    traces.c.id,
-    sqlite_where=traces.c.shipped_at.is_(None),
-    postgresql_where=traces.c.shipped_at.is_(None),
 )

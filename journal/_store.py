@@ -24,6 +24,10 @@ INSERT_JOB = (
     "failed_message) VALUES (:run_id, :load_id, :job_id, :table_name, :file_format, :state, :file_size, "
     ":retry_count, :row_count, :failed_message)"
 )
+INSERT_LOAD_INFO = (
+    "INSERT INTO load_info_outbox (run_id, load_id, pipeline_name, created_at, payload) "
+    "VALUES (:run_id, :load_id, :pipeline_name, :at, :payload) ON CONFLICT DO NOTHING"
+)
 INSERT_SCHEMA_CHANGE = (
     "INSERT INTO schema_changes (run_id, load_id, table_name, column_name, data_type, new_table, at) "
     "VALUES (:run_id, :load_id, :table_name, :column_name, :data_type, :new_table, :at)"
@@ -118,7 +122,7 @@ def record_transition(
         params.update(vars(change))
     session.run(f"UPDATE runs SET {', '.join(assignments)} WHERE id = :run_id", params)
     if load_record is not None:
-        _record_load(session, run_id, load_record)
+        _record_load(session, run_id, load_record, transition.at)
 
 
 def _end_attempt(session: Session, run_id: str, end: AttemptEnd) -> None:
@@ -130,8 +134,11 @@ def _end_attempt(session: Session, run_id: str, end: AttemptEnd) -> None:
     )
 
 
-def _record_load(session: Session, run_id: str, record: LoadRecord) -> None:
-    """Replace the run's record of these packages (an attempt that failed, then one that loaded them)."""
+def _record_load(session: Session, run_id: str, record: LoadRecord, at: float) -> None:
+    """Replace the run's record of these packages (an attempt that failed, then one that loaded them).
+
+    Finished packages to ship go to the load-info outbox once: a package finishes only once.
+    """
     params: dict[str, Any] = {"run_id": run_id}
     load_ids = bind_list(params, "load_id", [package.load_id for package in record.packages])
     for table in ("schema_changes", "jobs", "packages"):
@@ -141,6 +148,11 @@ def _record_load(session: Session, run_id: str, record: LoadRecord) -> None:
     ):
         if rows:
             session.run_many(sql, [{**vars(row), "run_id": run_id} for row in rows])
+    if record.to_ship:
+        pipeline_name = scalar(session, "SELECT pipeline_name FROM runs WHERE id = :run_id", params)
+        session.run_many(INSERT_LOAD_INFO, [
+            {**vars(entry), "run_id": run_id, "pipeline_name": pipeline_name, "at": at} for entry in record.to_ship
+        ])
 
 
 def insert_operation(session: Session, operation: Operation) -> int:
@@ -165,14 +177,14 @@ def insert_trace(session: Session, run_id: str, attempt: int, pipeline_name: str
     )
 
 
-def update_traces(session: Session, trace_ids: Iterable[int], **values: Any) -> None:
-    trace_ids = list(trace_ids)
-    if not trace_ids:
+def update_outbox(session: Session, table: str, item_ids: Iterable[int], **values: Any) -> None:
+    item_ids = list(item_ids)
+    if not item_ids:
         return
     params = dict(values)
-    ids = bind_list(params, "trace_id", trace_ids)
+    ids = bind_list(params, "item_id", item_ids)
     assignments = ", ".join(f"{column} = :{column}" for column in values)
-    session.run(f"UPDATE traces SET {assignments} WHERE id IN {ids}", params)
+    session.run(f"UPDATE {table} SET {assignments} WHERE id IN {ids}", params)
 
 
 def mark_crashed(session: Session, run_id: str, expected_state: str, at: float, details: dict) -> bool:

@@ -61,7 +61,7 @@ class Filler:
             attempt_end=AttemptEnd(1, t.now, "succeeded", load_ids=("1714570000.1",)),
         )
         trace_id = self.journal.add_trace(run_id, 1, pipeline, json.dumps({"pipeline_name": pipeline, "steps": 3}))
-        self.journal.mark_shipped([trace_id])
+        self.journal.outbox("traces").mark_shipped([trace_id])
         self._move(run_id, 1, "store_trace", "done", "finish", at + seconds, change=RunChange(status="done", finished=True))
         return run_id
 
@@ -92,7 +92,7 @@ class Filler:
             ),
         )
         trace_id = self.journal.add_trace(run_id, 2, pipeline, json.dumps({"pipeline_name": pipeline}))
-        self.journal.mark_ship_failed([trace_id], "destination refused the trace\ndetails")
+        self.journal.outbox("traces").mark_ship_failed([trace_id], "destination refused the trace\ndetails")
         self._move(
             run_id, 2, "store_trace", "failed", "give_up", t.next(),
             change=RunChange(

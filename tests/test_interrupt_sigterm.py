@@ -165,7 +165,7 @@ def test_sigterm_with_start_new_jobs_on_signal_loads_every_job_and_ends_done(tmp
     with Journal.open(journal_url) as jnl:
         story = jnl.get_story(cc.result_of(child)["run_id"])
     assert (story.run.status, len(story.attempts)) == ("done", 1)
-    assert story.transitions[-1].details == {"traces_deferred": "stop signal received"}
+    assert story.transitions[-1].details == {"shipping_deferred": "stop signal received"}
     loaded = sorted(i for c in cc.sink_calls(tmp_path) if c["pid"] == child.pid and c["table"] != "crash_pipe_trace"
                     for i in c["ids"])
     assert loaded == [*range(0, 6), *range(50, 56)]  # both jobs, the second started after the signal

@@ -128,7 +128,7 @@ NO_DLT = textwrap.dedent(
         "import journal",
         "import engine.cli",
         # opening and reading a journal does not import dlt either
-        "import journal\nwith journal.Journal.open() as j:\n    j.list_runs(); j.unshipped_traces('x')",
+        "import journal\nwith journal.Journal.open() as j:\n    j.list_runs(); j.outbox('traces').unshipped('x')",
     ],
     ids=["journal", "engine.cli", "journal_open_and_read"],
 )

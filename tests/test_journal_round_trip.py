@@ -284,7 +284,7 @@ def test_trace_outbox_lifecycle(jnl, base):
     assert all(isinstance(t, int) for t in (t1, t2, t_other))
     assert len({t1, t2, t_other}) == 3
 
-    outbox = jnl.unshipped_traces(trace_pipeline)
+    outbox = jnl.outbox("traces").unshipped(trace_pipeline)
     assert [(t.id, t.run_id, t.attempt, t.payload) for t in outbox] == [
         (t1, run_id, 1, '{"attempt": 1}'),
         (t2, run_id, 2, '{"attempt": 2}'),
@@ -292,32 +292,32 @@ def test_trace_outbox_lifecycle(jnl, base):
     assert all((t.ship_load_id, t.shipped_at, t.ship_error) == (None, None, None) for t in outbox)
     assert all(t.pipeline_name == trace_pipeline and t.created_at > 0 for t in outbox)
 
-    jnl.assign_ship_load_id([t1, t2], "load.1")
-    outbox = jnl.unshipped_traces(trace_pipeline)
+    jnl.outbox("traces").assign_ship_load_id([t1, t2], "load.1")
+    outbox = jnl.outbox("traces").unshipped(trace_pipeline)
     assert [(t.id, t.ship_load_id) for t in outbox] == [(t1, "load.1"), (t2, "load.1")]
 
-    jnl.mark_ship_failed([t1], "destination refused")
-    outbox = jnl.unshipped_traces(trace_pipeline)
+    jnl.outbox("traces").mark_ship_failed([t1], "destination refused")
+    outbox = jnl.outbox("traces").unshipped(trace_pipeline)
     assert [(t.id, t.ship_error) for t in outbox] == [(t1, "destination refused"), (t2, None)]
 
-    jnl.mark_shipped([t1], at=base + 10)
-    outbox = jnl.unshipped_traces(trace_pipeline)
+    jnl.outbox("traces").mark_shipped([t1], at=base + 10)
+    outbox = jnl.outbox("traces").unshipped(trace_pipeline)
     assert [t.id for t in outbox] == [t2]
 
-    jnl.mark_shipped([])  # nothing to do, and no error
-    jnl.assign_ship_load_id([], "unused")
-    jnl.mark_ship_failed([], "unused")
+    jnl.outbox("traces").mark_shipped([])  # nothing to do, and no error
+    jnl.outbox("traces").assign_ship_load_id([], "unused")
+    jnl.outbox("traces").mark_ship_failed([], "unused")
 
     story = jnl.get_story(run_id)
     assert [(t.id, t.attempt) for t in story.traces] == [(t1, 1), (t2, 2)]
     shipped = story.traces[0]
     assert (shipped.ship_load_id, shipped.shipped_at, shipped.ship_error) == ("load.1", base + 10, None)
-    assert [t.id for t in jnl.unshipped_traces(other_trace_pipeline)] == [t_other]
+    assert [t.id for t in jnl.outbox("traces").unshipped(other_trace_pipeline)] == [t_other]
     assert [t.id for t in jnl.get_story(other_run).traces] == [t_other]
 
-    jnl.mark_shipped([t2, t_other], at=base + 11)
-    assert jnl.unshipped_traces(trace_pipeline) == []
-    assert jnl.unshipped_traces(other_trace_pipeline) == []
+    jnl.outbox("traces").mark_shipped([t2, t_other], at=base + 11)
+    assert jnl.outbox("traces").unshipped(trace_pipeline) == []
+    assert jnl.outbox("traces").unshipped(other_trace_pipeline) == []
 
 
 def test_one_trace_per_run_attempt(jnl, base):
@@ -326,7 +326,7 @@ def test_one_trace_per_run_attempt(jnl, base):
     first = jnl.add_trace(run_id, 1, pipeline, "{}")
     with pytest.raises(journal.JournalError):
         jnl.add_trace(run_id, 1, pipeline, '{"again": 1}')
-    assert [(t.id, t.payload) for t in jnl.unshipped_traces(pipeline)] == [(first, "{}")]
+    assert [(t.id, t.payload) for t in jnl.outbox("traces").unshipped(pipeline)] == [(first, "{}")]
 
 
 # finding runs

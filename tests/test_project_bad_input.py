@@ -121,7 +121,8 @@ def test_with_args_not_a_mapping(tmp_path):
 def test_unknown_run_config_key(tmp_path):
     error = run_config_error(tmp_path, "{retries: 3}")
     assert error.key == "pipelines.orders.run_config.retries"
-    assert "allowed: run_from_clean_folder, store_trace_info, retry_policy, retry_pipeline_steps" in str(error)
+    allowed = "run_from_clean_folder, store_trace_info, store_load_info, retry_policy, retry_pipeline_steps"
+    assert f"allowed: {allowed}" in str(error)
 
 
 def test_unknown_retry_policy_key(tmp_path):
@@ -186,6 +187,12 @@ def test_run_from_clean_folder_not_a_bool(tmp_path):
     error = run_config_error(tmp_path, "{run_from_clean_folder: 'sometimes'}")
     assert error.key == "pipelines.orders.run_config.run_from_clean_folder"
     assert "'sometimes' is not a boolean; allowed: true, false" in str(error)
+
+
+def test_store_load_info_not_a_bool(tmp_path):
+    error = run_config_error(tmp_path, "{store_load_info: 'yes please'}")
+    assert error.key == "pipelines.orders.run_config.store_load_info"
+    assert "'yes please' is not a boolean; allowed: true, false" in str(error)
 
 
 def test_destination_neither_defined_nor_a_type(tmp_path):

@@ -67,8 +67,10 @@ def test_env_values_are_cast_like_dlt_config(project_dir, monkeypatch):
     monkeypatch.setenv("RUN_CONFIG__RUN_FROM_CLEAN_FOLDER", "true")
     monkeypatch.setenv("PIPELINES__USERS__RUN_CONFIG__RETRY_PIPELINE_STEPS", '["extract", "load"]')
     monkeypatch.setenv("PIPELINES__USERS__RUN_CONFIG__STORE_TRACE_INFO", "orders")
+    monkeypatch.setenv("RUN_CONFIG__STORE_LOAD_INFO", "true")
     kwargs = load_project(project_dir).pipeline("users").runner_kwargs()
     assert kwargs["run_from_clean_folder"] is True
+    assert kwargs["store_load_info"] is True
     assert kwargs["retry_pipeline_steps"] == ["extract", "load"]
     assert kwargs["store_trace_info"].pipeline_name == "orders"
 

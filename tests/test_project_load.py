@@ -60,6 +60,7 @@ def test_specs_name_their_parts(tmp_path):
     assert spec.run_config == {
         "run_from_clean_folder": False,
         "store_trace_info": "trace_sink",
+        "store_load_info": False,
         "retry_policy": {"type": "backoff", "max_attempts": 5, "multiplier": 2, "min": 1, "max": 10},
         "retry_pipeline_steps": ["normalize", "load"],
     }
@@ -130,7 +131,8 @@ def test_fixed_none_and_absent_policies(tmp_path):
     assert project.pipeline("single").run_config["retry_policy"] == {"type": "none"}
     plain = project.pipeline("plain")
     assert plain.runner_kwargs() == {
-        "run_from_clean_folder": False, "store_trace_info": False, "retry_policy": None, "retry_pipeline_steps": ["load"]
+        "run_from_clean_folder": False, "store_trace_info": False, "store_load_info": False, "retry_policy": None,
+        "retry_pipeline_steps": ["load"],
     }
 
 

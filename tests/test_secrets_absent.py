@@ -2,7 +2,7 @@
 
 Real PostgreSQL destinations on the local server (trust auth: any password is accepted, so the
 secret below really is the password dlt connects with), real dlt pipelines with
-``store_trace_info=True`` (traces shipped to the same PostgreSQL), a real SQLite journal
+``store_trace_info=True`` and ``store_load_info=True`` (traces and load info shipped to the same PostgreSQL), a real SQLite journal
 (searched byte by byte, WAL included, before and after a checkpoint) and a real PostgreSQL
 journal (dumped as text through SQL).
 
@@ -101,7 +101,7 @@ def dlt_log(caplog, monkeypatch):
 
 
 def run_success_and_failure(pipeline, journal, secret: str) -> tuple[str, str, Exception]:
-    ok = runner(pipeline, store_trace_info=True, journal=journal)
+    ok = runner(pipeline, store_trace_info=True, store_load_info=True, journal=journal)
     info = ok.run([{"id": 1}, {"id": 2}], table_name="items")
     assert info is not None and not info.has_failed_jobs
 
@@ -113,7 +113,7 @@ def run_success_and_failure(pipeline, journal, secret: str) -> tuple[str, str, E
             f"the password {secret} was rejected"
         )
 
-    failing = runner(pipeline, store_trace_info=True, journal=journal)
+    failing = runner(pipeline, store_trace_info=True, store_load_info=True, journal=journal)
     with pytest.raises(PipelineStepFailed) as raised:
         failing.run(items)
     # the caller gets dlt's error as it is: the secret was really there to be scrubbed
@@ -170,7 +170,8 @@ def sql_dump(url: str, run_ids: list[str]) -> str:
     params: dict = {}
     ids = bind_list(params, "id", run_ids)
     with Journal.open(url) as jnl, jnl._read() as session:
-        for table, key in (("runs", "id"), ("attempts", "run_id"), ("transitions", "run_id"), ("traces", "run_id")):
+        for table, key in (("runs", "id"), ("attempts", "run_id"), ("transitions", "run_id"), ("traces", "run_id"),
+                           ("load_info_outbox", "run_id")):
             rows = session.rows(f"SELECT * FROM {table} WHERE {key} IN {ids}", params)
             assert rows, f"no {table} rows for {run_ids}"
             lines.extend("\t".join(map(str, row.values())) for row in rows)

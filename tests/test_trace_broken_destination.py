@@ -37,7 +37,7 @@ def main_rows(tmp_path) -> list[tuple]:
 def assert_not_shipped_report(details: dict, unshipped: int) -> None:
     assert details["traces_shipped"] == 0
     assert details["traces_unshipped"] == unshipped
-    assert details["ship_error"].startswith("PipelineStepFailed")
+    assert details["traces_ship_error"].startswith("PipelineStepFailed")
 
 
 @pytest.fixture
@@ -87,7 +87,7 @@ def test_unreachable_postgres_keeps_traces_until_a_working_trace_pipeline_ships_
     st2 = story(journal_url, second.last_run_id)
     assert st2.transitions[-1].details == {"traces_shipped": 2}
     with Journal.open(journal_url) as jnl:
-        assert jnl.unshipped_traces("orders") == []
+        assert jnl.outbox("traces").unshipped("orders") == []
         shipped = jnl.get_story(first.last_run_id).traces[0]
     assert shipped.shipped_at is not None and shipped.ship_error is None
     assert shipped.ship_load_id == trace.ship_load_id  # finished, not extracted again
@@ -138,7 +138,7 @@ def test_refusing_sink_keeps_traces_until_the_same_runner_ships_them(tmp_path, j
     second_run = r.last_run_id
     assert story(journal_url, second_run).transitions[-1].details == {"traces_shipped": 2}
     with Journal.open(journal_url) as jnl:
-        assert jnl.unshipped_traces("orders") == []
+        assert jnl.outbox("traces").unshipped("orders") == []
 
     # each pending trace arrived exactly once
     assert sorted(item["trace_id"] for item in received) == sorted([f"{first_run}-1", f"{second_run}-1"])

@@ -35,7 +35,7 @@ def test_non_identifier_pipeline_name_ships_its_trace(tmp_path, journal_url, nam
     assert json.loads(trace.payload)["pipeline_name"] == name
     assert st.transitions[-1].details == {"traces_shipped": 1}
     with Journal.open(journal_url) as jnl:
-        assert jnl.unshipped_traces(name) == []
+        assert jnl.outbox("traces").unshipped(name) == []
 
     table = NamingConvention().normalize_table_identifier(f"{name}_trace")
     if name == "my-pipe":

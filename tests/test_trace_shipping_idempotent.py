@@ -1,8 +1,8 @@
 """Shipping survives a crash at any point between the trace pipeline's steps and the journal's bookkeeping.
 
-The crash is simulated by doing part of ``TraceShipper._ship``'s work by hand, in its order
+The crash is simulated by doing part of ``OutboxShipper._ship``'s work by hand, in its order
 (extract, assign_ship_load_id, normalize, load, mark_shipped), stopping where a killed process
-would have stopped, and then calling ``TraceShipper(...).ship()`` with fresh objects as a new
+would have stopped, and then calling ``OutboxShipper(...).ship()`` with fresh objects as a new
 process would. A real SQLite journal, a real duckdb trace pipeline; nothing is mocked.
 """
 
@@ -16,7 +16,8 @@ import duckdb
 import pytest
 
 from engine._secrets import Scrubber
-from engine._traces import IN_FLIGHT, TraceShipper
+from engine._shipping import IN_FLIGHT, OutboxShipper
+from engine._traces import trace_resources
 from journal import Journal, NewRun
 
 PIPELINE = "orders"
@@ -50,8 +51,10 @@ def add_traces(jnl: Journal, count: int) -> tuple[str, list[int]]:
     return run_id, ids
 
 
-def shipper(jnl: Journal, trace_file: str) -> TraceShipper:
-    return TraceShipper(jnl, PIPELINE, lambda: trace_pipeline(trace_file), Scrubber())
+def shipper(jnl: Journal, trace_file: str) -> OutboxShipper:
+    return OutboxShipper(
+        jnl.outbox("traces"), PIPELINE, lambda: trace_pipeline(trace_file), trace_resources(PIPELINE), Scrubber()
+    )
 
 
 def destination_rows(trace_file: str) -> list[tuple]:
@@ -67,19 +70,19 @@ def destination_rows(trace_file: str) -> list[tuple]:
 
 
 def start_shipment_by_hand(jnl: Journal, trace_file: str, *, assign: bool = True) -> tuple[object, str]:
-    """TraceShipper._ship's first steps for the whole outbox: mark in flight, extract, record the load id."""
-    pending = jnl.unshipped_traces(PIPELINE)
-    jnl.assign_ship_load_id([t.id for t in pending], IN_FLIGHT)
+    """OutboxShipper._ship's first steps for the whole outbox: mark in flight, extract, record the load id."""
+    pending = jnl.outbox("traces").unshipped(PIPELINE)
+    jnl.outbox("traces").assign_ship_load_id([t.id for t in pending], IN_FLIGHT)
     pipeline = trace_pipeline(trace_file)
-    info = pipeline.extract(shipper(jnl, trace_file)._rows(pending), table_name=TABLE)
+    info = pipeline.extract(trace_resources(PIPELINE)(pending))
     load_id = info.loads_ids[-1]
     if assign:
-        jnl.assign_ship_load_id([t.id for t in pending], load_id)
+        jnl.outbox("traces").assign_ship_load_id([t.id for t in pending], load_id)
     return pipeline, load_id
 
 
 def assert_all_shipped(jnl: Journal, ids: list[int], load_id: str) -> None:
-    assert jnl.unshipped_traces(PIPELINE) == []
+    assert jnl.outbox("traces").unshipped(PIPELINE) == []
     by_id = {t.id: t for t in jnl.get_story(jnl.list_runs(pipeline=PIPELINE)[0].id).traces}
     for trace_id in ids:
         assert by_id[trace_id].shipped_at is not None
@@ -94,7 +97,7 @@ def test_crash_after_load_before_mark_shipped_marks_without_loading_again(jnl, t
     pipeline.load()
     assert pipeline.list_completed_load_packages() == [load_id]
     # ... the process dies here: the journal never heard that the load went through
-    assert [t.id for t in jnl.unshipped_traces(PIPELINE)] == ids
+    assert [t.id for t in jnl.outbox("traces").unshipped(PIPELINE)] == ids
     expected = [(f"{run_id}-1", load_id), (f"{run_id}-2", load_id)]
     assert destination_rows(trace_file) == expected
 
@@ -137,7 +140,7 @@ def test_crash_after_load_with_new_traces_waiting_ships_each_once(jnl, trace_fil
 
     assert shipper(jnl, trace_file).ship() == {"traces_shipped": 2}
 
-    assert jnl.unshipped_traces(PIPELINE) == []
+    assert jnl.outbox("traces").unshipped(PIPELINE) == []
     rows = destination_rows(trace_file)
     assert sorted(r[0] for r in rows) == sorted([f"{run_id}-1", f"{later_run}-1"])
     assert dict(rows)[f"{run_id}-1"] == load_id
@@ -154,20 +157,20 @@ def test_crash_between_extract_and_assign_ship_load_id_ships_once(jnl, trace_fil
     pipeline, orphan_id = start_shipment_by_hand(jnl, trace_file, assign=False)
     # ... the process dies here: extract committed its package, assign_ship_load_id never ran
     assert pipeline.has_pending_data
-    assert [t.ship_load_id for t in jnl.unshipped_traces(PIPELINE)] == [IN_FLIGHT]
+    assert [t.ship_load_id for t in jnl.outbox("traces").unshipped(PIPELINE)] == [IN_FLIGHT]
 
     assert shipper(jnl, trace_file).ship() == {"traces_shipped": 1}
 
-    assert jnl.unshipped_traces(PIPELINE) == []
+    assert jnl.outbox("traces").unshipped(PIPELINE) == []
     assert [r[0] for r in destination_rows(trace_file)] == [f"{run_id}-1"]
 
 
 def test_crash_after_marking_in_flight_before_extract_ships_once(jnl, trace_file):
     """The journal says "in flight" but the extract never committed: nothing is pending, ship anew."""
     run_id, ids = add_traces(jnl, 1)
-    jnl.assign_ship_load_id(ids, IN_FLIGHT)
+    jnl.outbox("traces").assign_ship_load_id(ids, IN_FLIGHT)
 
     assert shipper(jnl, trace_file).ship() == {"traces_shipped": 1}
 
     assert [r[0] for r in destination_rows(trace_file)] == [f"{run_id}-1"]
-    assert jnl.unshipped_traces(PIPELINE) == []
+    assert jnl.outbox("traces").unshipped(PIPELINE) == []

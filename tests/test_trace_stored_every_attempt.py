@@ -64,7 +64,7 @@ def test_success_ships_one_trace_to_the_main_duckdb_file(tmp_path, journal_url):
         (run,) = jnl.list_runs(pipeline="orders")
         assert run.status == "done"
         st = jnl.get_story(run.id)
-        assert jnl.unshipped_traces("orders") == []
+        assert jnl.outbox("traces").unshipped("orders") == []
     run_id = run.id
     assert len(st.traces) == 1
     (trace,) = st.traces
