@@ -23,7 +23,7 @@ def test_help_documents_exit_codes():
     result = cli("--help")
     assert result.returncode == 0
     text = " ".join(result.stdout.split())
-    for expected in ("runs", "show", "graph", "db", "--journal", "Exit codes: 0 success", "1 the run failed",
+    for expected in ("runs", "show", "graph", "db", "--journal", "Exit codes: 0 success", "1 a run failed, or another run holds its pipeline",
                      "2 usage or configuration error", "3 journal unreachable or incompatible"):
         assert expected in text
 

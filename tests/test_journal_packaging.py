@@ -104,8 +104,8 @@ def test_journal_from_the_unpacked_wheel_creates_its_schema(wheel, tmp_path):
     assert Path(report["migrations"]).is_relative_to(unpacked)
     assert Path(report["script_location"]).is_relative_to(unpacked)
     assert report["tables"] == [
-        "alembic_version", "attempts", "jobs", "leases", "operations", "packages", "runs", "schema_changes",
-        "traces", "transitions",
+        "alembic_version", "attempts", "jobs", "leases", "load_info_outbox", "operations", "packages", "runs",
+        "schema_changes", "traces", "transitions",
     ]
     assert report["versions"] == [migrations.head()]
     assert report["listed"] == [report["run_id"]]
