@@ -17,6 +17,7 @@ from typing import Iterator, Optional, Sequence
 # "module:attribute" or "module:Class.method"; a function imported by name is patched where it is looked up.
 ENGINE_TARGETS = (
     "engine._runner:scrubber_for",
+    "engine._reattach:pipeline_facts",
     "engine._steps:pending_load_ids",
     "engine._run:build_machine",
     "engine._crashes:detect",

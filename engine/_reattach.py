@@ -16,7 +16,7 @@ from dlt.common.configuration.specs.base_configuration import is_secret_hint
 from dlt.common.destination import Destination
 
 from ._errors import RunnerError
-from ._secrets import Scrubber, destination_configuration
+from ._secrets import DestinationConfigs, Scrubber
 
 # Set by dlt when a destination is bound to a pipeline; attaching binds it again.
 _BOUND_PARAMS = ("pipeline_name", "pipeline_working_dir")
@@ -27,14 +27,14 @@ class NotReattachableError(RunnerError):
     """The journal does not hold enough to attach to the run's pipeline from outside its code."""
 
 
-def pipeline_facts(pipeline, scrubber: Scrubber) -> dict[str, Any]:
+def pipeline_facts(pipeline, scrubber: Scrubber, configs: DestinationConfigs) -> dict[str, Any]:
     """The non-secret facts :func:`attach` needs, for the journal."""
     return {
         "pipeline_name": pipeline.pipeline_name,
         "pipelines_dir": pipeline.pipelines_dir,
         "dataset_name": pipeline.dataset_name,
-        "destination": _destination_facts(pipeline.pipeline_name, pipeline.destination, scrubber),
-        "staging": _destination_facts(pipeline.pipeline_name, pipeline.staging, scrubber),
+        "destination": _destination_facts(pipeline.pipeline_name, pipeline.destination, scrubber, configs),
+        "staging": _destination_facts(pipeline.pipeline_name, pipeline.staging, scrubber, configs),
     }
 
 
@@ -49,11 +49,13 @@ def attach(facts: Mapping[str, Any]):
     )
 
 
-def _destination_facts(pipeline_name: str, destination, scrubber: Scrubber) -> Optional[dict[str, Any]]:
+def _destination_facts(
+    pipeline_name: str, destination, scrubber: Scrubber, configs: DestinationConfigs
+) -> Optional[dict[str, Any]]:
     if destination is None:
         return None
     params = {k: v for k, v in destination.config_params.items() if k not in _BOUND_PARAMS}
-    config = destination_configuration(pipeline_name, destination)
+    config = configs(pipeline_name, destination)
     facts: dict[str, Any] = {
         "type": destination.destination_type,
         "name": destination.destination_name,

@@ -21,7 +21,7 @@ from ._log import RunLog
 from ._reattach import pipeline_facts
 from ._retry import PIPELINE_STEPS, describe_policy, policy_spec, single_attempt
 from ._run import Continuation, JournaledRun, RunOptions
-from ._secrets import Scrubber, scrubber_for
+from ._secrets import DestinationConfigs, Scrubber, scrubber_for
 from ._shipping import OutboxShipper
 
 # pipeline.run() keywords that choose where data goes; applied to the pipeline before the steps.
@@ -128,8 +128,8 @@ class Runner:
             )
             self.pipeline._set_dataset_name(kwargs.get("dataset_name"))
         # new credentials: their secrets must be masked too, and the journal must attach to the new destination
-        self.__dict__.pop("_scrubber", None)
-        self.__dict__.pop("_reattach_facts", None)
+        for resolved in ("_destination_configs", "_scrubber", "_reattach_facts"):
+            self.__dict__.pop(resolved, None)
 
     def _execute(self, call: str, **run_kwargs: Any):
         pipeline = self.pipeline
@@ -191,15 +191,20 @@ class Runner:
         )
 
     @functools.cached_property
+    def _destination_configs(self) -> DestinationConfigs:
+        # Resolving the destinations' configuration costs tens of ms: once per runner, not per run or per use.
+        return DestinationConfigs()
+
+    @functools.cached_property
     def _scrubber(self):
-        # Resolving the destinations' configuration costs tens of ms: once per runner, not per run.
-        return scrubber_for(self.pipeline, self.trace_pipeline)
+        return scrubber_for(self.pipeline, self.trace_pipeline, configs=self._destination_configs)
 
     @functools.cached_property
     def _reattach_facts(self) -> dict[str, Any]:
-        facts = {"reattach": pipeline_facts(self.pipeline, self._scrubber)}
+        configs = self._destination_configs
+        facts = {"reattach": pipeline_facts(self.pipeline, self._scrubber, configs)}
         if self.trace_pipeline is not None:
-            facts["reattach_trace_pipeline"] = pipeline_facts(self.trace_pipeline, self._scrubber)
+            facts["reattach_trace_pipeline"] = pipeline_facts(self.trace_pipeline, self._scrubber, configs)
         return facts
 
     def _shippers(self) -> list[OutboxShipper]:

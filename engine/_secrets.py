@@ -44,15 +44,31 @@ class Scrubber:
         return value
 
 
-def scrubber_for(*pipelines) -> Scrubber:
+def scrubber_for(*pipelines, configs: "DestinationConfigs") -> Scrubber:
+    """A scrubber of the secrets dlt resolves for these pipelines' destinations (and staging)."""
     secrets: set[str] = set()
     for pipeline in pipelines:
         if pipeline is None:
             continue
         for destination in (pipeline.destination, getattr(pipeline, "staging", None)):
             if destination is not None:
-                secrets.update(_destination_secrets(pipeline.pipeline_name, destination))
+                secrets.update(_destination_secrets(configs(pipeline.pipeline_name, destination)))
     return Scrubber(secrets)
+
+
+class DestinationConfigs:
+    """Each destination's configuration resolved once: resolving costs tens of milliseconds, and both
+    the scrubber and the journal's reattach facts need it."""
+
+    def __init__(self) -> None:
+        # by (pipeline name, id of the destination); the destination is kept so that its id stays its own
+        self._resolved: dict[tuple[str, int], tuple[Any, Optional[BaseConfiguration]]] = {}
+
+    def __call__(self, pipeline_name: str, destination) -> Optional[BaseConfiguration]:
+        key = (pipeline_name, id(destination))
+        if key not in self._resolved:
+            self._resolved[key] = (destination, destination_configuration(pipeline_name, destination))
+        return self._resolved[key][1]
 
 
 def destination_configuration(pipeline_name: str, destination) -> Optional[BaseConfiguration]:
@@ -67,9 +83,8 @@ def destination_configuration(pipeline_name: str, destination) -> Optional[BaseC
         return None
 
 
-def _destination_secrets(pipeline_name: str, destination) -> set[str]:
+def _destination_secrets(config: Optional[BaseConfiguration]) -> set[str]:
     """Secret values of the destination's configuration."""
-    config = destination_configuration(pipeline_name, destination)
     if config is None:
         return set()
     found = {str(value) for value in _secret_values(config) if value}

@@ -39,9 +39,14 @@ class StepResult:
 
 
 def pending_load_ids(pipeline) -> list[str]:
-    """Packages extracted or normalized but not loaded, oldest first."""
-    ids = set(pipeline.list_extracted_load_packages()) | set(pipeline.list_normalized_load_packages())
-    return sorted(ids)
+    """Packages extracted or normalized but not loaded, oldest first.
+
+    What ``list_extracted_load_packages`` and ``list_normalized_load_packages`` return, read from
+    the folders directly: dlt builds and configures its storages for each of those calls, which
+    costs about a millisecond, and a run asks three times.
+    """
+    working_dir = pipeline.working_dir
+    return sorted(set(_package_dirs(working_dir, _EXTRACTED)) | set(_package_dirs(working_dir, _NORMALIZED)))
 
 
 def clean_folder(run: "JournaledRun") -> StepResult:
@@ -67,27 +72,27 @@ def _repair_working_dir(working_dir: str) -> dict[str, list[str]]:
       later normalize fail with "Directory not empty".
     """
     normalize_dir = os.path.join(working_dir, "normalize")
-    extracted_dir = os.path.join(normalize_dir, "extracted")
-    orphans = [
-        name
-        for name in _listdir(normalize_dir)
-        if _TEMP_EXTRACT_DIR.match(name) and os.path.isdir(os.path.join(normalize_dir, name))
-    ]
+    orphans = [name for name in _package_dirs(working_dir, ("normalize",)) if _TEMP_EXTRACT_DIR.match(name)]
     for name in orphans:
         shutil.rmtree(os.path.join(normalize_dir, name), ignore_errors=True)
-    committed = set(_listdir(os.path.join(working_dir, "load", "normalized"))) | set(
-        _listdir(os.path.join(working_dir, "load", "loaded"))
-    )
-    stuck = sorted(set(_listdir(extracted_dir)) & committed)
+    committed = set(_package_dirs(working_dir, _NORMALIZED)) | set(_package_dirs(working_dir, ("load", "loaded")))
+    stuck = sorted(set(_package_dirs(working_dir, _EXTRACTED)) & committed)
     for load_id in stuck:
-        shutil.rmtree(os.path.join(extracted_dir, load_id), ignore_errors=True)
+        shutil.rmtree(os.path.join(working_dir, *_EXTRACTED, load_id), ignore_errors=True)
         shutil.rmtree(os.path.join(working_dir, "load", "new", load_id), ignore_errors=True)
     return {"removed_temp_extract_dirs": orphans, "repaired_packages": stuck}
 
 
-def _listdir(path: str) -> list[str]:
+# dlt's package folders in a pipeline's working dir (dlt/common/storages: normalize and load storage).
+_EXTRACTED = ("normalize", "extracted")
+_NORMALIZED = ("load", "normalized")
+
+
+def _package_dirs(working_dir: str, folder: tuple[str, ...]) -> list[str]:
+    """The sub-directories of a folder of the working dir; none if it does not exist (yet)."""
     try:
-        return os.listdir(path)
+        with os.scandir(os.path.join(working_dir, *folder)) as entries:
+            return [entry.name for entry in entries if entry.is_dir()]
     except FileNotFoundError:
         return []
 
