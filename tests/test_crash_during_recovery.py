@@ -114,6 +114,10 @@ def test_recovery_killed_then_recovered_again(tmp_path, journal_url, request, ki
     assert recovered.returncode == 0, recovered.stdout + recovered.stderr
     (outcome,) = json.loads(recovered.stdout)["runs"]
     assert (outcome["run_id"], outcome["stopped_in"], outcome["status"]) == (run.id, stopped_in, "recovered")
+    # the warning names where the last process died, a take-up that never began its attempt included
+    last_state = KILLS[kills[-1]][1]
+    where = "taking up the crashed run" if last_state == "crashed" else last_state
+    assert f"where it died: {where}" in recovered.stderr, recovered.stderr
     assert cc.sqlite_integrity(journal_url) == ["ok"]
     with Journal.open(journal_url) as jnl:
         story = jnl.get_story(run.id)
