@@ -19,7 +19,6 @@ from tenacity import RetryCallState, Retrying
 from journal import AttemptEnd, AttemptStart, Journal, NewRun, Owner, Run, RunChange, Transition
 
 from . import _load_info, _process, _steps, _traces
-from ._shipping import OutboxShipper
 from ._alerts import Alert, send_alert
 from ._callbacks import Callbacks
 from ._heartbeat import Heartbeat
@@ -27,6 +26,7 @@ from ._log import RunLog
 from ._machine import CONTINUABLE_STATES, MachineModel, build_machine
 from ._retry import ErrorClass, classify, compose, is_last_attempt, retry_if_step_retryable
 from ._secrets import Scrubber
+from ._shipping import OutboxShipper
 
 
 #: How an attempt enters its first state, by the state the machine is in.
@@ -409,7 +409,7 @@ class JournaledRun(MachineModel):
 
     def _conclude_success(self) -> None:
         if signals.was_signal_received():
-            # dlt finished the last job after a stop signal: stop now, the next run ships the traces.
+            # dlt finished the last job after a stop signal: stop now, the next run ships traces and load info.
             report = {"shipping_deferred": "stop signal received"}
         else:
             report = self._ship()
