@@ -140,3 +140,28 @@ def test_failed_job_message_reaches_load_info_scrubbed(tmp_path, journal_url, mo
     assert failed["table_name"] == "bad"
     assert "postgresql://loader:***@warehouse/db rejected the rows" in failed["failed_message"]
     assert "hunter22" not in repr(received)
+
+
+@pytest.mark.postgres
+def test_load_info_lands_next_to_the_data_in_postgresql(tmp_path, journal_url, pg_database):
+    import psycopg2
+    from sqlalchemy.engine import make_url
+
+    dataset = "shop_pg"  # pg_database is a fresh database of this test session
+    # dlt insists on a password, which the local server's trust auth ignores
+    credentials = make_url(pg_database).set(password="trust-ignores-this").render_as_string(hide_password=False)
+    pipeline = dlt.pipeline("catalog_pg", pipelines_dir=str(tmp_path / "pipelines"),
+                            destination=dlt.destinations.postgres(credentials), dataset_name=dataset)
+    r = runner(pipeline, journal=journal_url, store_load_info=True)
+    first = r.run([{"id": 1}], table_name="products")
+    second = r.run([{"id": 2, "price": 9.5}], table_name="products")
+
+    with psycopg2.connect(pg_database) as conn, conn.cursor() as cur:
+        cur.execute(f'SELECT load_id, state FROM "{dataset}"."_load_info" ORDER BY load_id')
+        assert cur.fetchall() == [(first.loads_ids[0], "loaded"), (second.loads_ids[0], "loaded")]
+        cur.execute(f'SELECT count(*) FROM "{dataset}"."_load_info__jobs" WHERE table_name = %s', ("products",))
+        assert cur.fetchone() == (2,)
+        cur.execute(f'SELECT column_name, new_table FROM "{dataset}"."_new_tables" '
+                    "WHERE table_name = 'products' AND column_name IN ('id', 'price') ORDER BY column_name")
+        assert cur.fetchall() == [("id", True), ("price", False)]
+    conn.close()
