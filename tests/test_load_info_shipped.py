@@ -3,7 +3,6 @@ in ``_load_info`` (jobs in ``_load_info__jobs``) and ``_new_tables``, exactly on
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
