@@ -27,7 +27,6 @@ from dlt.common.runtime.slack import send_slack_message
 from journal import Run
 
 from ._log import RunLog
-from ._machine import CONTINUABLE_STATES
 from ._secrets import Scrubber
 
 #: Seconds a run waits for the hook's answer before it goes on (and logs a WARNING).
@@ -65,17 +64,9 @@ class Alert:
 
 
 def crashed_alert(run: Run) -> Alert:
-    """The alert for ``run`` as crash detection found it."""
-    return Alert(run.pipeline_name, run.id, "crashed", run.attempt, step=where_it_died(run),
+    """The alert for ``run`` as crash detection found it (its state is where it died)."""
+    return Alert(run.pipeline_name, run.id, "crashed", run.attempt, step=run.state,
                  error=f"process {run.pid} on {run.host} stopped without ending the run")
-
-
-def where_it_died(run: Run) -> str:
-    """The state a dead run was in; an ended run still in its ending state died being taken up, before
-    the new attempt's first transition (the take-up and that transition are two commits)."""
-    if run.state in CONTINUABLE_STATES:
-        return f"taking up the {run.state} run"
-    return run.state
 
 
 def send_alert(alert: Alert, scrubber: Scrubber) -> None:

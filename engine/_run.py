@@ -136,6 +136,8 @@ class JournaledRun(MachineModel):
         self._open_attempt_end: Optional[AttemptEnd] = None
         self.continuation = continuation
         self._opening_details: Optional[dict[str, Any]] = None
+        # The statuses an ended run is taken up from, until its first transition commits the take-up.
+        self._reclaim_from: Optional[tuple[str, ...]] = None
         build_machine(self, initial=continuation.run.state if continuation else "created")
 
     # the machine's callbacks
@@ -150,7 +152,7 @@ class JournaledRun(MachineModel):
         details = event.kwargs.get("details")
         load_record = event.kwargs.get("load_record")
         transition = Transition(
-            seq=self.seq + 1,
+            seq=self.seq + 1,  # a take-up's opening: the journal numbers it after the run's last
             attempt=self.attempt,
             source=event.transition.source,
             dest=event.transition.dest,
@@ -158,14 +160,22 @@ class JournaledRun(MachineModel):
             at=time.time(),
             details=self.scrubber.scrub_data(dict(details)) if details else None,
         )
-        self.journal_store.record_transition(
-            self.run_id,
-            transition,
-            change=event.kwargs.get("change"),
-            attempt_start=event.kwargs.get("attempt_start"),
-            attempt_end=self._open_attempt_end,
-            load_record=load_record,
-        )
+        if self._reclaim_from is not None:
+            transition, _ = self.journal_store.reclaim_run(
+                self.run_id, statuses=self._reclaim_from, owner=_owner(), opening=transition,
+                attempt_start=event.kwargs.get("attempt_start"),
+            )
+            self._reclaim_from = None
+            self._trace_dead_attempts()
+        else:
+            self.journal_store.record_transition(
+                self.run_id,
+                transition,
+                change=event.kwargs.get("change"),
+                attempt_start=event.kwargs.get("attempt_start"),
+                attempt_end=self._open_attempt_end,
+                load_record=load_record,
+            )
         self.seq = transition.seq
         self._open_attempt_end = None
         self._log(transition.dest).info(
@@ -246,20 +256,23 @@ class JournaledRun(MachineModel):
         self._opening_details = {"lease": takeover} if takeover else None
 
     def _take_up(self, continuation: Continuation) -> None:
-        """Make the ended run this process's own again (compare-and-set on its state, with the lease)."""
-        run, self.seq, takeover = self.journal_store.reclaim_run(
-            continuation.run.id, statuses=(continuation.run.state,), owner=_owner()
-        )
+        """Take up the ended run: its first transition makes it this process's own (a compare-and-set on
+        its status, with the lease, committed with that transition: see ``journal``)."""
+        run = continuation.run
         self.run_id, self.attempt = run.id, run.attempt
-        self._opening_details = {**continuation.details, **({"lease": takeover} if takeover else {})}
-        if self.options.store_trace_info:
-            # The destination's trace table must tell the attempt that died, from what the journal saw of it.
-            story = self.journal_store.get_story(run.id)
-            traced = {trace.attempt for trace in story.traces}
-            for attempt in story.attempts:
-                if attempt.outcome == "crashed" and attempt.number not in traced:
-                    payload = _traces.reconstructed_payload(story, attempt, self.scrubber)
-                    self.journal_store.add_trace(run.id, attempt.number, run.pipeline_name, payload)
+        self._opening_details = dict(continuation.details)
+        self._reclaim_from = (run.state,)
+
+    def _trace_dead_attempts(self) -> None:
+        """The destination's trace table must tell each attempt that died, from what the journal saw of it."""
+        if not self.options.store_trace_info:
+            return
+        story = self.journal_store.get_story(self.run_id)
+        traced = {trace.attempt for trace in story.traces}
+        for attempt in story.attempts:
+            if attempt.outcome == "crashed" and attempt.number not in traced:
+                payload = _traces.reconstructed_payload(story, attempt, self.scrubber)
+                self.journal_store.add_trace(self.run_id, attempt.number, story.run.pipeline_name, payload)
 
     def _drive(self) -> Any:
         if self.continuation is not None and self.finalize_only_call:

@@ -14,7 +14,7 @@ from tenacity import Retrying
 from journal import Journal, Run
 
 from . import _crashes, _load_info, _process, _traces
-from ._alerts import crashed_alert, send_alert, where_it_died
+from ._alerts import crashed_alert, send_alert
 from ._callbacks import Callbacks
 from ._heartbeat import heartbeat_interval
 from ._log import RunLog
@@ -255,7 +255,7 @@ def detect_crashes(journal: Journal, pipeline_name: Optional[str], scrubber: Scr
     """
     for crashed in _crashes.detect(journal, pipeline=pipeline_name):
         RunLog(crashed.id, crashed.pipeline_name, "crashed").warning(
-            "the run's process %s@%s is gone; where it died: %s", crashed.pid, crashed.host, where_it_died(crashed)
+            "the run's process %s@%s is gone; it died in state %s", crashed.pid, crashed.host, crashed.state
         )
         send_alert(crashed_alert(crashed), scrubber)
 

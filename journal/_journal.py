@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 import time
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Iterator, Optional, Sequence, Union
 
 from . import _prune, _queries, _revisions, _store
@@ -108,24 +109,30 @@ class Journal:
         return run_id, takeover
 
     def reclaim_run(
-        self, run_id: str, *, statuses: Sequence[str], owner: Owner, at: Optional[float] = None
-    ) -> tuple[Run, int, Optional[dict]]:
-        """Make a run that ended in one of ``statuses`` running again in ``owner``'s process, with its lease.
+        self, run_id: str, *, statuses: Sequence[str], owner: Owner, opening: Transition, attempt_start: AttemptStart
+    ) -> tuple[Transition, Optional[dict]]:
+        """Make a run that ended in one of ``statuses`` ``owner``'s again: running, with its lease and
+        the opening transition of its new attempt, in one transaction.
 
-        Returns the run as it now is, its last transition's seq and what the lease took over.
-        Raises :class:`RunNotReclaimable` if the run's status is not one of ``statuses`` (someone
-        else got there first), :class:`LeaseHeld` if another run of the pipeline is running.
+        No process can die between taking the run and beginning the attempt, so a dead taker is
+        found in the attempt's state like any run. The opening's seq follows the run's last one
+        and what the lease took over, if anything, is added to its details. Returns the transition
+        as committed and the takeover. Raises :class:`RunNotReclaimable` if the run's status is not
+        one of ``statuses`` (someone else got there first), :class:`LeaseHeld` if another run of the
+        pipeline is running; nothing is written then.
         """
-        at = time.time() if at is None else at
         with self._write() as session:
-            if not _store.reclaim_run(session, run_id, tuple(statuses), owner, at):
+            if not _store.reclaim_run(session, run_id, tuple(statuses), owner, opening.at):
                 status = _queries.get_run(session, run_id).status
                 raise RunNotReclaimable(
                     f"run {run_id} is {status}, not {' or '.join(statuses)}: nothing to do"
                 )
             run = _queries.get_run(session, run_id)
-            takeover = _store.take_lease(session, run.pipeline_name, run.pipelines_dir or "", run_id, at)
-            return run, _store.last_seq(session, run_id), takeover
+            takeover = _store.take_lease(session, run.pipeline_name, run.pipelines_dir or "", run_id, opening.at)
+            details = {**(opening.details or {}), **({"lease": takeover} if takeover else {})}
+            committed = replace(opening, seq=_store.last_seq(session, run_id) + 1, details=details or None)
+            _store.record_transition(session, run_id, committed, None, attempt_start, None)
+        return committed, takeover
 
     def record_transition(
         self,

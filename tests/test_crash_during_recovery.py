@@ -17,9 +17,8 @@ recovery (one such recovery, or three in a row), at the point the crash child's 
   The attempt's own trace was captured into the journal before, so it is the one that is shipped
   for it, not a reconstruction;
 - ``taken_up``: as soon as the take-up (``Journal.reclaim_run``: the run is running again, in this
-  process) has committed, before the recovery's attempt begins. Its death is journaled as a crash
-  from ``crashed``; no attempt of it exists, and the run still stopped where its last attempt died
-  (what `runjournal recover` reports, and the failed step of the reconstructed trace of that attempt).
+  process) has committed. The take-up commits the recovery attempt's opening transition with it,
+  so the death is journaled as a crash from ``clean_folder``, in an attempt of its own, like any.
 
 The recovery process is ``crash_child.py --recover``: ``engine._recovery.recover`` (what `runjournal
 recover` calls) with the child's collector given as its ``progress``, so that the collector's
@@ -53,7 +52,7 @@ KILLS = {
     "store_trace": (["--kill-at", "store_trace"], "store_trace"),
     "traces_extracted": (["--kill-after-step", f"{TRACE_PIPELINE}:extract"], "store_trace"),
     "traces_loaded": (["--kill-after-step", f"{TRACE_PIPELINE}:load"], "store_trace"),
-    "taken_up": (["--kill-after-reclaim"], "crashed"),
+    "taken_up": (["--kill-after-reclaim"], "clean_folder"),
 }
 #: Kills that leave the package pending; the others come after the package was loaded.
 BEFORE_LOADED = ("finalize_pending", "mid_load")
@@ -100,24 +99,19 @@ def test_recovery_killed_then_recovered_again(tmp_path, journal_url, request, ki
         assert (story.run.status, story.run.state, story.run.pid) == ("running", state, recovering.pid)
         assert_left_behind(tmp_path, dest, journal_url, run.id, kill, load_id, pending)
         died.append((state, recovering.pid))
-        if kill == "taken_up":  # no attempt began
-            assert [(a.number, a.outcome) for a in story.attempts][-1] == (attempt, "crashed")
-            continue
         attempt, stopped_in = attempt + 1, state
         assert [(a.number, a.phase, a.outcome) for a in story.attempts][-2:] == [
             (attempt - 1, "run" if attempt == 2 else "recover", "crashed"), (attempt, "recover", "running")]
         expected[attempt] = ("succeeded", None, None) if pending and kill in WHILE_SHIPPING else ("crashed", True, state)
-        pending = kill in BEFORE_LOADED
+        pending = kill in BEFORE_LOADED or (kill == "taken_up" and pending)  # a take-up alone did nothing
 
     # 3. `runjournal recover` detects the dead recovery and finishes the job
     recovered = recover_cli(journal_url, dest)
     assert recovered.returncode == 0, recovered.stdout + recovered.stderr
     (outcome,) = json.loads(recovered.stdout)["runs"]
     assert (outcome["run_id"], outcome["stopped_in"], outcome["status"]) == (run.id, stopped_in, "recovered")
-    # the warning names where the last process died, a take-up that never began its attempt included
-    last_state = KILLS[kills[-1]][1]
-    where = "taking up the crashed run" if last_state == "crashed" else last_state
-    assert f"where it died: {where}" in recovered.stderr, recovered.stderr
+    # the warning names the state the last process died in
+    assert f"it died in state {KILLS[kills[-1]][1]}" in recovered.stderr, recovered.stderr
     assert cc.sqlite_integrity(journal_url) == ["ok"]
     with Journal.open(journal_url) as jnl:
         story = jnl.get_story(run.id)
