@@ -160,13 +160,10 @@ def _take_up(
 
 
 def _stopped_in(story: RunStory) -> str:
-    """The state a crashed run died in (the crash transition's source), else the run's state.
-
-    A crash from ``crashed`` is a take-up that died before its attempt began: the run stopped where it was.
-    """
+    """The state a crashed run died in (the crash transition's source), else the run's state."""
     if story.run.state != "crashed":
         return story.run.state
-    crash = next((t for t in reversed(story.transitions) if t.trigger == "crash" and t.source != "crashed"), None)
+    crash = next((t for t in reversed(story.transitions) if t.trigger == "crash"), None)
     return crash.source if crash else story.run.state
 
 

@@ -53,8 +53,7 @@ def reconstructed_payload(story: RunStory, attempt: Attempt, scrubber: Scrubber)
     states the attempt entered, what each finished with, and where and when it stopped.
     """
     moves = [t for t in story.transitions if t.attempt == attempt.number]
-    # the attempt's own death; a later crash of the same number is a take-up that died before its attempt began
-    crash = next((t for t in moves if t.trigger == "crash"), None)
+    crash = next((t for t in reversed(moves) if t.trigger == "crash"), None)
     steps = []
     for entered, left in zip(moves, [*moves[1:], None]):
         if entered.dest not in WORK_STATES:

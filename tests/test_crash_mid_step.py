@@ -51,6 +51,23 @@ def assert_killed_in(story, state: str, pid: int) -> None:
     assert [(a.number, a.outcome) for a in story.attempts] == [(1, "running")]
 
 
+def rerun_recovers(tmp_path, journal_url, crashed, *args: str):
+    """Run the child again: it recovers the killed run first, then runs its own attempt to done.
+
+    Returns the rerun's process and the killed run's story afterwards.
+    """
+    rerun = cc.spawn(tmp_path, journal_url, *args)
+    assert cc.finish(rerun) == 0, cc.output_of(rerun)
+    assert cc.result_of(rerun)["outcome"] == "ok", cc.output_of(rerun)
+    with Journal.open(journal_url) as jnl:
+        story = jnl.get_story(cc.result_of(rerun)["run_id"])
+        after = jnl.get_story(crashed.run.id)
+    assert story.run.status == "done"
+    assert [a.phase for a in story.attempts] == ["run"]
+    assert after.run.status == "recovered"
+    return rerun, after
+
+
 def test_kill_mid_extract_leaves_nothing_pending_and_rerun_loads_every_row_once(tmp_path, journal_url):
     child = cc.spawn(tmp_path, journal_url, "--ids", "0:20", "--extract-sleep-after", "10", "--sleep", "60")
     assert cc.wait_for_marker(tmp_path, "extract", child) == "10"
@@ -68,17 +85,8 @@ def test_kill_mid_extract_leaves_nothing_pending_and_rerun_loads_every_row_once(
     assert cc.table_rows(tmp_path) == []
 
     # the data never reached a package, so the caller sends it again
-    rerun = cc.spawn(tmp_path, journal_url, "--ids", "0:20")
-    assert cc.finish(rerun) == 0, cc.output_of(rerun)
-    assert cc.result_of(rerun)["outcome"] == "ok", cc.output_of(rerun)
-
-    with Journal.open(journal_url) as jnl:
-        story = jnl.get_story(cc.result_of(rerun)["run_id"])
-        after = jnl.get_story(crashed.run.id)
-    assert story.run.status == "done"
-    assert [a.phase for a in story.attempts] == ["run"]
-    # the rerun first recovered the killed run: that attempt removed the orphan, nothing was pending
-    assert after.run.status == "recovered"
+    _, after = rerun_recovers(tmp_path, journal_url, crashed, "--ids", "0:20")
+    # that recovery attempt removed the orphan; nothing was pending
     assert [(a.phase, a.outcome, tuple(a.load_ids)) for a in after.attempts] == [
         ("run", "crashed", ()), ("recover", "succeeded", ())]
     crash = next(t for t in after.transitions if t.trigger == "crash")
@@ -111,17 +119,8 @@ def test_kill_mid_load_resumes_sink_at_committed_batch_offset(tmp_path, journal_
     in_flight = before[1]["ids"]
 
     # a normal run with no new data: it finalizes the package the killed run left
-    rerun = cc.spawn(tmp_path, journal_url, "--destination", "sink")
-    assert cc.finish(rerun) == 0, cc.output_of(rerun)
-    assert cc.result_of(rerun)["outcome"] == "ok", cc.output_of(rerun)
-
-    with Journal.open(journal_url) as jnl:
-        story = jnl.get_story(cc.result_of(rerun)["run_id"])
-        after = jnl.get_story(crashed.run.id)
-    assert story.run.status == "done"
+    rerun, after = rerun_recovers(tmp_path, journal_url, crashed, "--destination", "sink")
     # the package was finalized by the recovery of the killed run, before the new run began
-    assert [a.phase for a in story.attempts] == ["run"]
-    assert after.run.status == "recovered"
     assert [(a.phase, a.outcome, tuple(a.load_ids)) for a in after.attempts] == [
         ("run", "crashed", ()), ("recover", "succeeded", (load_id,))]
     assert next(t for t in after.transitions if t.trigger == "crash").source == "load"
