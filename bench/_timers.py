@@ -16,25 +16,25 @@ from typing import Iterator, Optional, Sequence
 
 # "module:attribute" or "module:Class.method"; a function imported by name is patched where it is looked up.
 ENGINE_TARGETS = (
-    "engine._runner:scrubber_for",
-    "engine._reattach:pipeline_facts",
-    "engine._steps:pending_load_ids",
-    "engine._run:build_machine",
-    "engine._crashes:detect",
-    "engine._run:Heartbeat.__enter__",
-    "engine._run:Heartbeat.__exit__",
-    "engine._traces:attempt_payload",
-    "engine._shipping:OutboxShipper.ship",
-    "engine._traces:default_trace_pipeline",
+    "runjournal._runner:scrubber_for",
+    "runjournal._reattach:pipeline_facts",
+    "runjournal._steps:pending_load_ids",
+    "runjournal._run:build_machine",
+    "runjournal._crashes:detect",
+    "runjournal._run:Heartbeat.__enter__",
+    "runjournal._run:Heartbeat.__exit__",
+    "runjournal._traces:attempt_payload",
+    "runjournal._shipping:OutboxShipper.ship",
+    "runjournal._traces:default_trace_pipeline",
 )
 
 
 def journal_targets() -> list[str]:
     """Every public method of ``journal.Journal`` that touches the database."""
-    from journal import Journal
+    from runjournal.journal import Journal
 
     skip = {"open", "close", "url"}
-    return [f"journal._journal:Journal.{name}" for name, value in vars(Journal).items()
+    return [f"runjournal.journal._journal:Journal.{name}" for name, value in vars(Journal).items()
             if not name.startswith("_") and name not in skip and callable(value)]
 
 

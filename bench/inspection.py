@@ -124,7 +124,7 @@ def _timed(ctx: Context, name: str, command: list[str], meta: dict[str, Any]) ->
 
 
 def cached_journal(n_runs: int, n_transitions: int) -> tuple[Path, dict[str, Any]]:
-    import migrations
+    from runjournal import migrations
 
     CACHE_DIR.mkdir(parents=True, exist_ok=True)
     stem = f"journal-{n_runs}r-{n_transitions}t-rev{migrations.head()}-gen{GENERATOR_VERSION}"
@@ -192,8 +192,8 @@ def _path(finalize: int, retries: int, failed: bool) -> list[tuple[str, str, str
 def generate(path: Path, n_runs: int, n_transitions: int) -> dict[str, Any]:
     from sqlalchemy import create_engine, event, insert
 
-    from journal import Journal
-    from journal._schema import attempts, runs, traces, transitions
+    from runjournal.journal import Journal
+    from runjournal.journal._schema import attempts, runs, traces, transitions
 
     rng = random.Random(20240505)
     shapes = plan_shapes(n_runs, n_transitions, rng)
@@ -308,7 +308,7 @@ def worker_profile_cli(params: dict[str, Any]) -> dict[str, Any]:
     def command() -> None:
         sys.argv = ["runjournal", *params["argv"]]
         with contextlib.redirect_stdout(io.StringIO()):
-            from engine.cli import main
+            from runjournal.cli import main
 
             try:
                 main()

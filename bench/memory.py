@@ -95,7 +95,7 @@ def worker_memory(params: dict[str, Any]) -> dict[str, Any]:
     from . import _data
 
     if side == "engine":
-        from engine import runner
+        from runjournal import runner
     pipeline = _data.duckdb_pipeline(f"memory_{side}", Path(params["base"]))
     import duckdb  # noqa: F401 - what the destination loads anyway: "before the run" compares like with like
 
@@ -122,12 +122,12 @@ def worker_profile_memory(params: dict[str, Any]) -> dict[str, Any]:
 
     marks.append(("import dlt", _rss_mb()))
     if side == "engine":
-        import journal  # noqa: F401 - on SQLite it reads and writes through the stdlib sqlite3 module
+        from runjournal import journal  # noqa: F401 - on SQLite it reads and writes through the stdlib sqlite3 module
 
         marks.append(("import journal", _rss_mb()))
-        from engine import runner
+        from runjournal import runner
 
-        marks.append(("from engine import runner (transitions, engine)", _rss_mb()))
+        marks.append(("from runjournal import runner (transitions, engine)", _rss_mb()))
     pipeline = _data.duckdb_pipeline(f"memory_{side}", Path(params["base"]))
     import duckdb  # noqa: F401 - what the destination loads; the other side pays it too
 

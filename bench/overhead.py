@@ -126,10 +126,10 @@ def _first_open(ctx: Context, kind: str, title: str) -> Result:
 
 def worker_overhead(params: dict[str, Any]) -> dict[str, Any]:
     from . import _data
-    from engine import runner
+    from runjournal import runner
 
     base, url = Path(params["base"]), params["journal"]
-    from journal import Journal
+    from runjournal.journal import Journal
 
     Journal.open(url).close()  # the journal exists before the first run (created untimed)
 
@@ -166,7 +166,7 @@ def worker_profile_overhead(params: dict[str, Any]) -> dict[str, Any]:
     """Profile both sides, alternately, after the same warm-up: the engine's summary, and dlt's steps on each side."""
     from . import _data
     from ._profile import dlt_steps, pyinstrument_missing, start_profiler, summarize
-    from engine import runner
+    from runjournal import runner
 
     missing = pyinstrument_missing()
     if missing:
@@ -230,7 +230,7 @@ def _timed_breakdown(call, runs: int) -> list[str]:
 
 def worker_first_open(params: dict[str, Any]) -> dict[str, Any]:
     started = time.perf_counter()
-    from journal import Journal
+    from runjournal.journal import Journal
 
     imported = time.perf_counter()
     journal = Journal.open(params["url"])

@@ -5,7 +5,7 @@ Each round, alternating which side goes first:
 - recover: a child runs ``runner(pipeline).run(rows)`` to duckdb and SIGKILLs itself as soon as the
   transition into ``load`` is committed (the whole load is left to do). A fresh process then imports
   what `runjournal recover` imports and builds a throwaway duckdb pipeline, as the plain side builds
-  its own (untimed), and times ``engine._recovery.recover(journal)``: crash
+  its own (untimed), and times ``runjournal._recovery.recover(journal)``: crash
   detection, attaching to the pipeline from the journal, repairs, finalizing the package, traces off.
   The journal must show that recovery neither extracted nor normalized again.
 - plain: a fresh process extracts and normalizes the same rows with plain dlt (untimed) and times
@@ -90,7 +90,7 @@ def worker_victim(params: dict[str, Any]) -> dict[str, Any]:
     from dlt.common.runtime.collector import NullCollector
 
     from . import _data
-    from engine import runner
+    from runjournal import runner
 
     class KillInLoad(NullCollector):
         def on_transition(self, pipeline, transition) -> None:
@@ -107,8 +107,8 @@ def worker_victim(params: dict[str, Any]) -> dict[str, Any]:
 
 def worker_recover(params: dict[str, Any]) -> dict[str, Any]:
     started = time.monotonic() - _process_age()
-    from engine._recovery import recover
-    from journal import Journal
+    from runjournal._recovery import recover
+    from runjournal.journal import Journal
 
     from . import _data
 

@@ -166,7 +166,7 @@ _PATH = (
 
 class _Writer:
     def __init__(self, url: str):
-        from journal import Journal, NewRun
+        from runjournal.journal import Journal, NewRun
 
         self.journal = Journal.open(url)
         self.run_id = self.journal.start_run(NewRun(
@@ -178,7 +178,7 @@ class _Writer:
         self.latencies: list[float] = []
 
     def write_one(self) -> None:
-        from journal import AttemptEnd, AttemptStart, Transition
+        from runjournal.journal import AttemptEnd, AttemptStart, Transition
 
         i = self.seq % len(_PATH)
         attempt = self.seq // len(_PATH) + 1
@@ -264,7 +264,7 @@ def _raw_sqlite_rate(url: str, seconds: float) -> float:
     import json
     import sqlite3
 
-    from journal._sqlite import SQLITE_BUSY_TIMEOUT_MS
+    from runjournal.journal._sqlite import SQLITE_BUSY_TIMEOUT_MS
 
     conn = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000)
     try:

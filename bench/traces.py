@@ -128,7 +128,7 @@ class _Variants:
         return pipeline, tracer, d.rows(self.rows)
 
     def call(self, variant: str, pipeline, tracer, data):
-        from engine import runner
+        from runjournal import runner
 
         d = self.data_mod
         kwargs = {"loader_file_format": d.LOADER_FILE_FORMAT} if self.sink is None else {}
@@ -152,7 +152,7 @@ class _Variants:
 
 
 def worker_traces(params: dict[str, Any]) -> dict[str, Any]:
-    from journal import Journal
+    from runjournal.journal import Journal
 
     v = _Variants(params)
     Journal.open(v.url).close()

@@ -1,9 +1,9 @@
 """runjournal's engine: run a dlt pipeline as a journaled state machine.
 
-    from engine import runner
+    from runjournal import runner
     load_info = runner(pipeline, retry_policy=Retrying(...)).run(my_source())
 
-The public names are imported on first use, so that ``engine.cli``'s read-only
+The public names are imported on first use, so that ``runjournal.cli``'s read-only
 commands do not pay for importing dlt.
 """
 
@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 _PUBLIC = {
-    "runner": "engine._runner",
-    "Runner": "engine._runner",
-    "RunnerCollector": "engine._callbacks",
-    "RunnerError": "engine._errors",
-    "PendingPackagesError": "engine._errors",
-    "DataNotReplayableError": "engine._errors",
+    "runner": "runjournal._runner",
+    "Runner": "runjournal._runner",
+    "RunnerCollector": "runjournal._callbacks",
+    "RunnerError": "runjournal._errors",
+    "PendingPackagesError": "runjournal._errors",
+    "DataNotReplayableError": "runjournal._errors",
 }
 
 __all__ = ["__version__", *_PUBLIC]
@@ -34,7 +34,7 @@ if TYPE_CHECKING:  # pragma: no cover
 def __getattr__(name: str) -> Any:
     module = _PUBLIC.get(name)
     if module is None:
-        raise AttributeError(f"module 'engine' has no attribute {name!r}")
+        raise AttributeError(f"module 'runjournal' has no attribute {name!r}")
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value

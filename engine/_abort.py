@@ -15,7 +15,7 @@ from typing import Optional
 
 import dlt
 
-from journal import Journal, Operation
+from runjournal.journal import Journal, Operation
 
 from . import _crashes, _process, _steps
 from ._errors import RunnerError
@@ -24,6 +24,8 @@ from ._reattach import NotReattachableError, attach
 
 class PackageNotAbortable(RunnerError):
     """The package cannot be aborted: unknown, or its pipeline is running."""
+
+    exit_code = 2  # a usage error: nothing was run or changed
 
 
 def abort_package(journal: Journal, pipeline_name: str, load_id: str, pipelines_dir: Optional[str] = None) -> Operation:

@@ -24,7 +24,7 @@ from dlt.common.configuration.specs import BaseConfiguration, RuntimeConfigurati
 from dlt.common.configuration.specs.config_section_context import ConfigSectionContext
 from dlt.common.runtime.slack import send_slack_message
 
-from journal import Run
+from runjournal.journal import Run
 
 from ._log import RunLog
 from ._secrets import Scrubber

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import replace
 from typing import Any, Optional
 
-from journal import Journal, Run
+from runjournal.journal import Journal, Run
 
 from . import _process
 from ._heartbeat import DEFAULT_INTERVAL
@@ -32,6 +33,16 @@ def evidence(run: Run, now: float, this_host: str) -> Optional[dict[str, Any]]:
         return None
     return {"reason": "heartbeat stale", "host": run.host, "pid": run.pid, "heartbeat_age_s": heartbeat_age,
             "heartbeat_interval_s": interval}
+
+
+def as_seen(run: Run, now: Optional[float] = None, this_host: Optional[str] = None) -> Run:
+    """``run`` as a reader should show it: a running run whose process is gone is shown crashed, with
+    the evidence in ``presumed_crash``. Writes nothing; journaling the crash is for the writers (the
+    next run, ``recover``, ``resume``)."""
+    if run.status != "running":
+        return run
+    found = evidence(run, time.time() if now is None else now, this_host or _process.host())
+    return run if found is None else replace(run, status="crashed", presumed_crash=found)
 
 
 def detect(journal: Journal, *, pipeline: Optional[str] = None) -> list[Run]:

@@ -6,7 +6,7 @@ import logging
 import os
 import threading
 
-from journal import Journal
+from runjournal.journal import Journal
 
 log = logging.getLogger("dlt.runjournal")
 

@@ -23,9 +23,9 @@ from dlt.common.pipeline import LoadInfo, NormalizeInfo
 from dlt.load.exceptions import LoadClientJobTerminalRetry
 from dlt.pipeline.exceptions import PipelineStepFailed
 
-from journal import JobRecord, LoadInfoEntry, LoadInfoRecord, LoadRecord, PackageRecord, SchemaChange
+from runjournal.journal import JobRecord, LoadInfoEntry, LoadInfoRecord, LoadRecord, PackageRecord, SchemaChange
 
-from ._cli_format import last_line
+from ._text import last_line
 from ._secrets import Scrubber
 
 log = logging.getLogger("dlt.runjournal")

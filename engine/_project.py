@@ -10,7 +10,7 @@ The format::
     sources:        {NAME: {type: module.function, with_args: {...}}}
     destinations:   {NAME: {type: duckdb | dlt.destinations.duckdb | ..., **factory configuration}}
     pipelines:      {NAME: {source: NAME, destination: NAME or a destination type, dataset_name: str,
-                            run_config: {...}}}                # see engine._run_config
+                            run_config: {...}}}                # see runjournal._run_config
 
 Decisions:
 
@@ -66,6 +66,8 @@ LOCAL_PATH_KEYS = {"dlt.destinations.duckdb": "credentials", "dlt.destinations.f
 
 class ProjectError(RunnerError):
     """A dlt.yml that cannot be run: the file (``.path``), the key (``.key``, None: the whole file), what is allowed."""
+
+    exit_code = 2  # a usage error: nothing was run or changed
 
     def __init__(self, path: str, key: Optional[str], problem: str, origin: Optional[str] = None):
         self.path = path

@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 from typing import Any, Iterator, Optional, Union
 
-from journal import Journal
+from runjournal.journal import Journal
 
 from ._project import Project, load_project
 from ._runner import Runner

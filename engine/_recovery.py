@@ -1,6 +1,6 @@
 """Recover and resume ended runs from the journal alone, in a process that did not start them.
 
-The journal keeps what is needed to attach to the run's pipeline again (engine._reattach) and
+The journal keeps what is needed to attach to the run's pipeline again (runjournal._reattach) and
 the run's retry policy in dlt+'s run_config shape; secrets are read again from dlt's config
 providers. Recovery finalizes what the run left behind (``recover``); resuming a run started
 by `runjournal run` also extracts its source again when the run died before its data was in
@@ -13,7 +13,7 @@ import contextlib
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Optional, Sequence
 
-from journal import Journal, Run, RunNotReclaimable, RunStory
+from runjournal.journal import Journal, Run, RunNotReclaimable, RunStory
 
 from ._log import RunLog
 from ._machine import CONTINUABLE_STATES

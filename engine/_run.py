@@ -16,7 +16,7 @@ from dlt.common.runtime import signals
 from dlt.pipeline.exceptions import PipelineStepFailed
 from tenacity import RetryCallState, Retrying
 
-from journal import AttemptEnd, AttemptStart, Journal, NewRun, Owner, Run, RunChange, Transition
+from runjournal.journal import AttemptEnd, AttemptStart, Journal, NewRun, Owner, Run, RunChange, Transition
 
 from . import _load_info, _process, _steps, _traces
 from ._alerts import Alert, send_alert

@@ -11,7 +11,7 @@ from typing import Any, Optional, Sequence, Union
 from dlt.pipeline.pipeline import Pipeline
 from tenacity import Retrying
 
-from journal import Journal, Run
+from runjournal.journal import Journal, Run
 
 from . import _crashes, _load_info, _process, _traces
 from ._alerts import crashed_alert, send_alert
@@ -35,7 +35,7 @@ _journals_lock = threading.Lock()
 
 def _shared_journal(url: Optional[str]) -> Journal:
     """One open journal per URL and process: opening and checking migrations is paid once."""
-    from journal import default_url
+    from runjournal.journal import default_url
 
     key = url or default_url()
     with _journals_lock:
@@ -251,7 +251,7 @@ class Runner:
 def detect_crashes(journal: Journal, pipeline_name: Optional[str], scrubber: Scrubber) -> None:
     """Journal the dead runs (of ``pipeline_name``, or all) as crashed; log and alert each.
 
-    ``runjournal runs`` detects crashes too, with engine._crashes alone: it imports no dlt, so it sends no alert.
+    ``runjournal runs`` detects crashes too, with runjournal._crashes alone: it imports no dlt, so it sends no alert.
     """
     for crashed in _crashes.detect(journal, pipeline=pipeline_name):
         RunLog(crashed.id, crashed.pipeline_name, "crashed").warning(

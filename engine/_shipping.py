@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Callable, Sequence
 
-from journal import Outbox, OutboxRecord
+from runjournal.journal import Outbox, OutboxRecord
 
 from ._secrets import Scrubber
 

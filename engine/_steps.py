@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional
 
 from dlt.extract import DltResource, DltSource
 
-from journal import LoadRecord
+from runjournal.journal import LoadRecord
 
 from . import _load_info
 from ._errors import DataNotReplayableError, PendingPackagesError

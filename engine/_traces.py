@@ -1,6 +1,6 @@
 """Traces: each attempt's trace as the journal keeps it, and the rows that carry traces to the destination.
 
-The journal's trace outbox is shipped by engine._shipping, after the run's last attempt.
+The journal's trace outbox is shipped by runjournal._shipping, after the run's last attempt.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typing import Any, Callable, Mapping, Optional, Sequence
 import dlt
 from dlt.common.json import json
 
-from journal import Attempt, RunStory, TraceRecord, Transition
+from runjournal.journal import Attempt, RunStory, TraceRecord, Transition
 
 from ._machine import WORK_STATES
 from ._secrets import Scrubber

@@ -9,8 +9,8 @@ load info and the run's story from the journal (what `runjournal show` will prin
 import dlt
 from tenacity import Retrying, stop_after_attempt, wait_exponential
 
-from engine import runner
-from journal import Journal
+from runjournal import runner
+from runjournal.journal import Journal
 
 
 @dlt.resource(table_name="orders", primary_key="order_id", write_disposition="merge")

@@ -8,11 +8,13 @@ from ._errors import (
     JournalError,
     JournalSchemaError,
     JournalUnavailable,
+    JournalURLError,
     LeaseHeld,
     RunNotFound,
     RunNotReclaimable,
 )
 from ._journal import Journal
+from ._admin import SchemaStatus, checked_url, exists, open_existing, schema_status, shown_url, size_on_disk, upgrade
 from ._outbox import Outbox
 from ._records import (
     ATTEMPT_OUTCOMES,
@@ -49,6 +51,7 @@ __all__ = [
     "JournalError",
     "JournalSchemaError",
     "JournalUnavailable",
+    "JournalURLError",
     "LeaseHeld",
     "LoadInfoEntry",
     "LoadInfoRecord",
@@ -65,9 +68,17 @@ __all__ = [
     "RunNotFound",
     "RunNotReclaimable",
     "RunStory",
+    "SchemaStatus",
     "SchemaChange",
     "TraceRecord",
     "Transition",
+    "checked_url",
     "default_url",
+    "exists",
+    "open_existing",
     "redacted",
+    "schema_status",
+    "shown_url",
+    "size_on_disk",
+    "upgrade",
 ]

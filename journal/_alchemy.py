@@ -24,9 +24,9 @@ _PG_MIGRATION_LOCK = 0x72756E6A
 class PostgresDatabase:
     dialect = POSTGRESQL
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, *, read_only: bool = False):
         self.url = redacted(url)
-        self.engine = _postgres_engine(url)
+        self.engine = _postgres_engine(url, read_only)
 
     @contextmanager
     def transaction(self, *, write: bool) -> Iterator["AlchemySession"]:
@@ -101,14 +101,16 @@ def _sqlite_engine(path: str) -> Engine:
     return engine
 
 
-def _postgres_engine(url: str) -> Engine:
+def _postgres_engine(url: str, read_only: bool = False) -> Engine:
+    # A read-only journal's sessions are read-only on the server: a write would fail, not happen.
+    connect_args = {"options": "-c default_transaction_read_only=on"} if read_only else {}
     try:
         parsed = make_url(url)
         if parsed.get_backend_name() != "postgresql":
             raise URLError(f"runjournal keeps its journal in SQLite or PostgreSQL, not {parsed.get_backend_name()}")
         if parsed.drivername == "postgresql":
             parsed = parsed.set(drivername=_installed_postgres_driver())
-        return create_engine(parsed, pool_pre_ping=True, pool_size=2, max_overflow=4)
+        return create_engine(parsed, pool_pre_ping=True, pool_size=2, max_overflow=4, connect_args=connect_args)
     except ArgumentError as exc:
         raise URLError(str(exc)) from None
 

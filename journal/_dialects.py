@@ -58,13 +58,17 @@ class Database(Protocol):
     def close(self) -> None: ...
 
 
-def open_database(url: str) -> Database:
-    """The database at ``url``; nothing is connected until its first transaction."""
+def open_database(url: str, *, read_only: bool = False) -> Database:
+    """The database at ``url``; nothing is connected until its first transaction.
+
+    ``read_only`` asks the database itself to refuse writes (SQLite ``mode=ro``, PostgreSQL
+    ``default_transaction_read_only``), so that a read path cannot change a journal even by mistake.
+    """
     path = sqlite_path(url)
     if path is not None:
         from ._sqlite import SqliteDatabase
 
-        return SqliteDatabase(url, path)
+        return SqliteDatabase(url, path, read_only=read_only)
     from ._alchemy import PostgresDatabase
 
-    return PostgresDatabase(url)
+    return PostgresDatabase(url, read_only=read_only)

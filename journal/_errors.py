@@ -4,7 +4,13 @@ import datetime
 
 
 class JournalError(Exception):
-    """Base class of the journal's errors."""
+    """Base class of the journal's errors.
+
+    ``exit_code`` is what a command ends with when one reaches it: 3 (journal unreachable or
+    incompatible) unless a subclass says otherwise.
+    """
+
+    exit_code = 3
 
 
 class JournalUnavailable(JournalError):
@@ -13,6 +19,12 @@ class JournalUnavailable(JournalError):
 
 class JournalSchemaError(JournalError):
     """The journal's schema is not one this version can use (e.g. written by a newer runjournal)."""
+
+
+class JournalURLError(JournalError):
+    """The journal URL cannot be used as given (malformed, unknown dialect)."""
+
+    exit_code = 2
 
 
 class DatabaseError(Exception):
@@ -27,13 +39,19 @@ class DatabaseError(Exception):
 class RunNotFound(JournalError, LookupError):
     """No run matches the given id or id prefix (or more than one does)."""
 
+    exit_code = 2
+
 
 class RunNotReclaimable(JournalError):
     """Recover or resume was asked for a run that is not crashed, interrupted or failed (any more)."""
 
+    exit_code = 2
+
 
 class LeaseHeld(JournalError):
     """Another live run holds the pipeline's lease: two processes must not share a working directory."""
+
+    exit_code = 1
 
     def __init__(self, pipeline_name: str, pipelines_dir: str, holder):
         self.pipeline_name = pipeline_name

@@ -31,13 +31,15 @@ class Journal:
         self.database = database
 
     @classmethod
-    def open(cls, url: Optional[str] = None, *, migrate: bool = True) -> "Journal":
+    def open(cls, url: Optional[str] = None, *, migrate: bool = True, read_only: bool = False) -> "Journal":
         """Open the journal at ``url`` (default: :func:`default_url`), creating or upgrading its schema.
 
         A journal written by a newer runjournal raises :class:`JournalSchemaError` and is not touched;
-        with ``migrate=False`` an out-of-date journal raises instead of being upgraded.
+        with ``migrate=False`` an out-of-date journal raises instead of being upgraded. A ``read_only``
+        journal is opened so that the database refuses any write (it implies ``migrate=False``).
         """
-        database = open_database(url or default_url())
+        migrate = migrate and not read_only
+        database = open_database(url or default_url(), read_only=read_only)
         try:
             revisions = _revisions.check(database)
             if not _revisions.is_current(revisions):

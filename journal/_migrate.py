@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import migrations
+from runjournal import migrations
 
 from ._alchemy import AlchemySession, migration_connection
 from ._dialects import Database

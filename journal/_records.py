@@ -93,6 +93,9 @@ class Run:
     process_started_at: Optional[float] = None
     error_type: Optional[str] = None
     error_message: Optional[str] = None
+    #: Set by readers, never stored: why a run the journal still calls running is seen as crashed
+    #: (its process is gone) before any writer has journaled the crash.
+    presumed_crash: Optional[Mapping[str, Any]] = None
 
     @property
     def duration(self) -> Optional[float]:

@@ -7,7 +7,7 @@ and imports neither Alembic nor (on SQLite) SQLAlchemy.
 
 from __future__ import annotations
 
-import migrations
+from runjournal import migrations
 
 from ._dialects import Database, Session
 from ._errors import DatabaseError, JournalSchemaError, JournalUnavailable

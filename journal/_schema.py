@@ -95,7 +95,7 @@ def _outbox(name: str, key: Column) -> Table:
     """An outbox table: JSON payloads of a run, each shipped to the destination once, keyed by ``key`` in its run.
 
     The shipment's load id is recorded before it loads, which makes shipping idempotent across
-    crashes (see engine._shipping). What is left to ship is read on every run: the partial index
+    crashes (see runjournal._shipping). What is left to ship is read on every run: the partial index
     keeps that an index scan.
     """
     table = Table(

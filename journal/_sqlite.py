@@ -22,11 +22,14 @@ from ._errors import DatabaseError
 SQLITE_BUSY_TIMEOUT_MS = 60_000
 
 
-def connect(path: str) -> sqlite3.Connection:
+def connect(path: str, *, read_only: bool = False) -> sqlite3.Connection:
     """A connection with the journal's settings, in autocommit mode so that BEGIN is ours to issue.
 
-    Creates the file (and its directory) if it does not exist.
+    Creates the file (and its directory) if it does not exist, unless ``read_only``: then the file
+    is opened with ``mode=ro`` and SQLite itself refuses every write.
     """
+    if read_only:
+        return _connect_read_only(path)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(
         path, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
@@ -39,6 +42,14 @@ def connect(path: str) -> sqlite3.Connection:
         conn.close()
         raise
     return conn
+
+
+def _connect_read_only(path: str) -> sqlite3.Connection:
+    # A WAL journal opened read-only still reads the latest commits through its -wal and -shm files.
+    uri = Path(path).resolve().as_uri() + "?mode=ro"
+    return sqlite3.connect(
+        uri, uri=True, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
+    )
 
 
 def _ensure_wal(conn: sqlite3.Connection) -> None:
@@ -62,9 +73,10 @@ class SqliteDatabase:
 
     dialect = SQLITE
 
-    def __init__(self, url: str, path: str):
+    def __init__(self, url: str, path: str, *, read_only: bool = False):
         self.url = url
         self.path = path
+        self.read_only = read_only
         self._session: Optional[SqliteSession] = None
         self._lock = threading.Lock()
 
@@ -75,7 +87,7 @@ class SqliteDatabase:
             try:
                 session = self._connected()
                 conn = session.conn
-                conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+                conn.execute("BEGIN IMMEDIATE" if write and not self.read_only else "BEGIN")
                 try:
                     yield session
                     conn.execute("COMMIT")
@@ -106,7 +118,7 @@ class SqliteDatabase:
 
     def _connected(self) -> "SqliteSession":
         if self._session is None:
-            self._session = SqliteSession(connect(self.path))
+            self._session = SqliteSession(connect(self.path, read_only=self.read_only))
         return self._session
 
 

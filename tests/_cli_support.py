@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any, Optional
 
-from journal import AttemptEnd, AttemptStart, Journal, NewRun, RunChange, Transition
+from runjournal.journal import AttemptEnd, AttemptStart, Journal, NewRun, RunChange, Transition
 
 RUNJOURNAL = Path(sys.executable).parent / "runjournal"
 

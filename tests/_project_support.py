@@ -1,4 +1,4 @@
-"""Writing real dlt.yml projects and their source modules for the engine._project tests."""
+"""Writing real dlt.yml projects and their source modules for the runjournal._project tests."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from engine._project import ProjectError, load_project
+from runjournal._project import ProjectError, load_project
 
 # A source module: a @dlt.source with a config argument, and a @dlt.resource.
 SOURCE_MODULE = '''

@@ -7,10 +7,10 @@ import json
 import uuid
 from dataclasses import dataclass
 
-from journal import AttemptEnd, AttemptStart, Journal, NewRun, PruneResult, RunChange, Transition
-from journal import _prune, _store
-from journal._journal import new_run_id
-from journal._sql import bind_list, scalar
+from runjournal.journal import AttemptEnd, AttemptStart, Journal, NewRun, PruneResult, RunChange, Transition
+from runjournal.journal import _prune, _store
+from runjournal.journal._journal import new_run_id
+from runjournal.journal._sql import bind_list, scalar
 
 # Every run of these tests starts around 2001, so that a prune at CUTOFF cannot touch the runs
 # other tests leave in the shared PostgreSQL database (they start now).

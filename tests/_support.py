@@ -6,7 +6,7 @@ import duckdb
 import dlt
 from dlt.common.destination.exceptions import DestinationTerminalException
 
-from journal import Journal, RunStory
+from runjournal.journal import Journal, RunStory
 
 
 def story(journal_url: str, run_id: str) -> RunStory:

@@ -2,7 +2,7 @@
 
 Child side (``python tests/crash_child.py --base DIR [options]``): builds one pipeline in
 ``DIR/pipelines`` loading to ``DIR/crash.duckdb`` (or to a ``@dlt.destination`` sink that appends
-what it receives to ``DIR/sink_received.jsonl``) and runs it with ``engine.runner``, whose journal
+what it receives to ``DIR/sink_received.jsonl``) and runs it with ``runjournal.runner``, whose journal
 is ``$RUNJOURNAL_URL``. Faults are injected where the options say:
 
 - ``--kill-at STATE``: the collector's ``on_transition`` SIGKILLs the process when a transition
@@ -20,7 +20,7 @@ is ``$RUNJOURNAL_URL``. Faults are injected where the options say:
   steps) SIGKILLs the process when pipeline PIPELINE's step STEP (extract, normalize, load) has
   ended, e.g. ``_trace_crash_pipe:load`` once the trace pipeline loaded the traces it ships.
 
-With ``--recover`` the child builds no pipeline: it runs ``engine._recovery.recover`` on the
+With ``--recover`` the child builds no pipeline: it runs ``runjournal._recovery.recover`` on the
 journal, as `runjournal recover` does, with the same collector (and faults) on each pipeline it
 takes up, and prints the outcomes in its ``RESULT`` line.
 
@@ -118,7 +118,7 @@ def _child(argv: list[str]) -> int:
     parser.add_argument("--kill-after-jobs", type=int, default=0)
     parser.add_argument("--kill-after-step", default=None, help="PIPELINE:STEP")
     parser.add_argument("--kill-after-reclaim", action="store_true")
-    parser.add_argument("--recover", action="store_true", help="engine._recovery.recover() on the journal instead")
+    parser.add_argument("--recover", action="store_true", help="runjournal._recovery.recover() on the journal instead")
     args = parser.parse_args(argv)
 
     base = Path(args.base)
@@ -132,7 +132,7 @@ def _child(argv: list[str]) -> int:
     import dlt
     from tenacity import Retrying, stop_after_attempt, wait_fixed
 
-    from engine import runner
+    from runjournal import runner
 
     if args.destination == "duckdb":
         destination = dlt.destinations.duckdb(credentials=str(base / "crash.duckdb"))
@@ -218,7 +218,7 @@ def _child(argv: list[str]) -> int:
 
 def _collector(args: argparse.Namespace, base: Path):
     """The pipeline's collector, which injects the faults the options ask for."""
-    from engine import RunnerCollector
+    from runjournal import RunnerCollector
 
     class Collector(RunnerCollector):
         def __init__(self):
@@ -257,7 +257,7 @@ def _kill_after_step(pipeline_name: str, step_name: str) -> None:
 
 
 def _kill_after_reclaim() -> None:
-    from journal import Journal
+    from runjournal.journal import Journal
 
     reclaim = Journal.reclaim_run
 
@@ -271,8 +271,8 @@ def _kill_after_reclaim() -> None:
 def _recover(args: argparse.Namespace, base: Path) -> int:
     import dataclasses
 
-    from engine._recovery import recover
-    from journal import Journal
+    from runjournal._recovery import recover
+    from runjournal.journal import Journal
 
     with Journal.open(os.environ["RUNJOURNAL_URL"]) as journal:
         outcomes = recover(journal, progress=_collector(args, base))

@@ -24,10 +24,10 @@ from dlt.pipeline.exceptions import PipelineStepFailed
 from sqlalchemy.engine import make_url
 from tenacity import Retrying, stop_after_attempt
 
-from engine import runner
-from engine._alerts import SEND_TIMEOUT
-from engine._recovery import recover
-from journal import Journal
+from runjournal import runner
+from runjournal._alerts import SEND_TIMEOUT
+from runjournal._recovery import recover
+from runjournal.journal import Journal
 
 from . import crash_child as cc
 from ._support import failing_sink, story

@@ -4,8 +4,8 @@ import dlt
 import pytest
 from tenacity import AsyncRetrying, Retrying, stop_after_attempt
 
-from engine import runner
-from journal import Journal
+from runjournal import runner
+from runjournal.journal import Journal
 
 
 @pytest.fixture

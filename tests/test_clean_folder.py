@@ -5,7 +5,7 @@ import os
 import dlt
 import pytest
 
-from engine import PendingPackagesError, runner
+from runjournal import PendingPackagesError, runner
 from tests._support import duckdb_rows, story
 
 

@@ -8,8 +8,8 @@ import uuid
 import pytest
 from sqlalchemy.engine import make_url
 
-import migrations
-from journal import default_url
+from runjournal import migrations
+from runjournal.journal import default_url
 
 from ._cli_support import Filler, assert_no_traceback, cli, cli_json, create_empty
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from engine._machine import STATES, TRANSITIONS
+from runjournal._machine import STATES, TRANSITIONS
 
 from ._cli_support import assert_no_traceback, cli
 

@@ -9,7 +9,7 @@ from datetime import datetime
 
 import pytest
 
-from journal import Journal
+from runjournal.journal import Journal
 
 from ._cli_support import Filler, assert_no_traceback, cli, cli_json
 from ._prune_support import plant

@@ -6,7 +6,7 @@ import sqlite3
 
 import pytest
 
-from engine import __version__
+from runjournal import __version__
 
 from ._cli_support import Filler, assert_no_traceback, cli, create_empty
 

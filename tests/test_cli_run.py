@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from journal import Journal
+from runjournal.journal import Journal
 
 from ._cli_support import cli
 from ._project_cli_support import DATASET, PIPELINE, rows, write_project

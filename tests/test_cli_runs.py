@@ -8,13 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from journal import Journal
+from runjournal.journal import Journal
 
 from ._cli_support import Filler, assert_no_traceback, cli, cli_json, create_empty
 
 RUN_KEYS = {
     "id", "pipeline", "status", "state", "attempts", "host", "pid", "started_at", "finished_at",
     "duration_s", "heartbeat_at", "destination_type", "dataset_name", "error_type", "error_message", "failed_jobs",
+    "presumed_crash",
 }
 
 

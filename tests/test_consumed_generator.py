@@ -4,7 +4,7 @@ import dlt
 import pytest
 from tenacity import Retrying, stop_after_attempt
 
-from engine import DataNotReplayableError, runner
+from runjournal import DataNotReplayableError, runner
 from tests._support import story
 
 

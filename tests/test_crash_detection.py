@@ -9,15 +9,15 @@ import time
 
 import dlt
 
-from engine import _crashes, runner
-from journal import Journal, NewRun, Transition
+from runjournal import _crashes, runner
+from runjournal.journal import Journal, NewRun, Transition
 from tests._support import duckdb_rows, path_of, story
 
 CHILD = textwrap.dedent(
     """
     import os, signal, sys
     import dlt
-    from engine import RunnerCollector, runner
+    from runjournal import RunnerCollector, runner
 
     class KillAt(RunnerCollector):
         def on_transition(self, pipeline, transition):
@@ -78,7 +78,7 @@ def test_other_host_run_with_stale_heartbeat_is_crashed_and_fresh_one_is_not(jou
 
 
 def test_live_process_on_this_host_is_not_crashed(journal_url):
-    from engine import _process
+    from runjournal import _process
 
     with Journal.open(journal_url) as journal:
         run_id = _running(journal, _process.host(), os.getpid(), heartbeat_age=3600)
@@ -88,7 +88,7 @@ def test_live_process_on_this_host_is_not_crashed(journal_url):
 
 def test_reused_pid_is_not_taken_for_the_run(journal_url):
     """Same pid, but the process started at another time: the run's process is gone."""
-    from engine import _process
+    from runjournal import _process
 
     with Journal.open(journal_url) as journal:
         started = time.time() - 10
@@ -110,4 +110,8 @@ def test_runjournal_runs_shows_a_dead_run_as_crashed(journal_url):
 
     assert listed.returncode == 0, listed.stderr
     [run] = json.loads(listed.stdout)["runs"]
-    assert (run["id"], run["status"], run["state"]) == (stale, "crashed", "crashed")
+    # shown crashed where it died, with the evidence; the journal is left as it was (reads never write)
+    assert (run["id"], run["status"], run["state"]) == (stale, "crashed", "normalize")
+    assert run["presumed_crash"]["reason"] == "heartbeat stale"
+    with Journal.open(journal_url) as journal:
+        assert journal.get_run(stale).status == "running"

@@ -20,7 +20,7 @@ recovery (one such recovery, or three in a row), at the point the crash child's 
   process) has committed. The take-up commits the recovery attempt's opening transition with it,
   so the death is journaled as a crash from ``clean_folder``, in an attempt of its own, like any.
 
-The recovery process is ``crash_child.py --recover``: ``engine._recovery.recover`` (what `runjournal
+The recovery process is ``crash_child.py --recover``: ``runjournal._recovery.recover`` (what `runjournal
 recover` calls) with the child's collector given as its ``progress``, so that the collector's
 ``on_transition`` and dlt's job counter stop it. The take-up journals the recovering process's pid
 and host, so the next `runjournal recover` (the console script, from ``/``) detects it as crashed
@@ -36,7 +36,7 @@ from pathlib import Path
 
 import pytest
 
-from journal import Journal
+from runjournal.journal import Journal
 
 from . import crash_child as cc
 from ._crash_support import Destination, recover_cli, spec

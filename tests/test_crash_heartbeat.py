@@ -12,8 +12,8 @@ import time
 
 import dlt
 
-from engine import runner
-from journal import Journal
+from runjournal import runner
+from runjournal.journal import Journal
 
 INTERVAL = 0.2
 WORK_SECONDS = 1.5

@@ -16,7 +16,7 @@ import os
 import re
 import signal
 
-from journal import Journal
+from runjournal.journal import Journal
 
 from . import crash_child as cc
 

@@ -8,8 +8,8 @@ import dlt
 import duckdb
 from dlt.common.destination.exceptions import DestinationTerminalException
 
-from engine import runner
-from journal import Journal
+from runjournal import runner
+from runjournal.journal import Journal
 from tests._cli_support import cli, cli_json
 from tests._support import story
 

@@ -19,7 +19,7 @@ import pytest
 from dlt.pipeline.exceptions import PipelineStepFailed
 from tenacity import Retrying, stop_after_attempt
 
-from engine import runner
+from runjournal import runner
 
 from ._support import duckdb_rows, story
 

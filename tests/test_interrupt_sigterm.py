@@ -12,7 +12,7 @@ import os
 import signal
 import time
 
-from journal import Journal
+from runjournal.journal import Journal
 
 from . import crash_child as cc
 

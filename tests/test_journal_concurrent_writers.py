@@ -17,10 +17,10 @@ import textwrap
 import time
 from pathlib import Path
 
-import journal
-import migrations
-from journal import Journal
-from journal._sql import scalar
+from runjournal import journal
+from runjournal import migrations
+from runjournal.journal import Journal
+from runjournal.journal._sql import scalar
 
 WRITERS = 4
 TRANSITIONS = 200
@@ -29,7 +29,7 @@ TRANSITIONS = 200
 WRITER = textwrap.dedent(
     """
     import json, os, sys, time
-    from journal import AttemptEnd, AttemptStart, Journal, NewRun, RunChange, Transition
+    from runjournal.journal import AttemptEnd, AttemptStart, Journal, NewRun, RunChange, Transition
 
     url, name, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
     print("ready", flush=True)
@@ -64,7 +64,7 @@ WRITER = textwrap.dedent(
 OPENER = textwrap.dedent(
     """
     import json, sys
-    from journal import Journal
+    from runjournal.journal import Journal
 
     print("ready", flush=True)
     sys.stdin.readline()
@@ -185,7 +185,7 @@ ROUNDS = 30
 
 
 def _race_opener(barrier, directory: str, failed, queue) -> None:
-    from journal import Journal
+    from runjournal.journal import Journal
 
     errors = []
     for round_no in range(ROUNDS):
@@ -250,7 +250,7 @@ LOCK_HELD_S = 1.5
 TIMED_OPEN_AND_WRITE = textwrap.dedent(
     """
     import sys, time
-    from journal import Journal, NewRun
+    from runjournal.journal import Journal, NewRun
 
     started = time.monotonic()
     with Journal.open(sys.argv[1]) as jnl:

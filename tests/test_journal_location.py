@@ -14,8 +14,8 @@ from pathlib import Path
 import dlt
 import pytest
 
-import journal
-from journal import Journal, NewRun
+from runjournal import journal
+from runjournal.journal import Journal, NewRun
 
 # children import the same journal (and engine) as this process
 SOURCE_ROOT = Path(journal.__file__).resolve().parents[1]
@@ -126,11 +126,11 @@ NO_DLT = textwrap.dedent(
     "imports",
     [
         "import journal",
-        "import engine.cli",
+        "import runjournal.cli",
         # opening and reading a journal does not import dlt either
         "import journal\nwith journal.Journal.open() as j:\n    j.list_runs(); j.outbox('traces').unshipped('x')",
     ],
-    ids=["journal", "engine.cli", "journal_open_and_read"],
+    ids=["journal", "runjournal.cli", "journal_open_and_read"],
 )
 def test_import_does_not_import_dlt(imports, tmp_path):
     result = subprocess.run(

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-import migrations
+from runjournal import migrations
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -52,19 +52,26 @@ def wheel(tmp_path_factory) -> Path:
 
 def test_wheel_contains_the_migrations(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
-    assert {"migrations/__init__.py", "migrations/env.py", "migrations/script.py.mako",
-            "migrations/versions/0001_initial.py"} <= names
+    assert {"runjournal/migrations/__init__.py", "runjournal/migrations/env.py",
+            "runjournal/migrations/script.py.mako", "runjournal/migrations/versions/0001_initial.py"} <= names
     # every migration in the checkout, not just the first
     for path in Path(migrations.VERSIONS_DIR).glob("*.py"):
-        assert f"migrations/versions/{path.name}" in names
-    assert {"journal/__init__.py", "journal/_schema.py", "journal/_migrate.py", "engine/cli.py"} <= names
+        assert f"runjournal/migrations/versions/{path.name}" in names
+    assert {"runjournal/__init__.py", "runjournal/journal/__init__.py", "runjournal/journal/_schema.py",
+            "runjournal/journal/_migrate.py", "runjournal/cli/__init__.py"} <= names
+
+
+def test_wheel_installs_one_top_level_package(wheel):
+    """Nothing but `runjournal` (and its metadata): no `engine`, `journal` or `migrations` to clash with users' code."""
+    top_level = {name.split("/", 1)[0] for name in zipfile.ZipFile(wheel).namelist()}
+    assert top_level == {"runjournal", "runjournal-0.1.0.dist-info"}
 
 
 OPEN_FROM_WHEEL = textwrap.dedent(
     """
     import json, sqlite3, sys
-    import journal, migrations
-    from journal import Journal, NewRun
+    from runjournal import journal, migrations
+    from runjournal.journal import Journal, NewRun
 
     db = sys.argv[1]
     with Journal.open("sqlite:///" + db) as jnl:

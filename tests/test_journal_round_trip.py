@@ -15,8 +15,8 @@ import uuid
 import pytest
 from sqlalchemy.engine import make_url
 
-import journal
-from journal import (
+from runjournal import journal
+from runjournal.journal import (
     Attempt,
     AttemptEnd,
     AttemptStart,

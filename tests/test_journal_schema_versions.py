@@ -17,10 +17,10 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, inspect, text
 
-import journal
-import migrations
-from journal import Journal, JournalSchemaError, JournalUnavailable, NewRun, _revisions
-from journal._schema import metadata
+from runjournal import journal
+from runjournal import migrations
+from runjournal.journal import Journal, JournalSchemaError, JournalUnavailable, NewRun, _revisions
+from runjournal.journal._schema import metadata
 
 VERSIONS = Path(migrations.VERSIONS_DIR)
 

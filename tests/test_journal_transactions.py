@@ -11,7 +11,7 @@ import uuid
 
 import pytest
 
-from journal import AttemptStart, Journal, JournalError, JournalUnavailable, NewRun, RunChange, Transition
+from runjournal.journal import AttemptStart, Journal, JournalError, JournalUnavailable, NewRun, RunChange, Transition
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])

@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from journal import Journal, NewRun, redacted
-from journal._urls import URLError, sqlite_path
+from runjournal.journal import Journal, NewRun, redacted
+from runjournal.journal._urls import URLError, sqlite_path
 
 
 def test_sqlite_urls_name_files_as_sqlalchemy_reads_them(tmp_path, monkeypatch):
@@ -38,7 +38,7 @@ def test_a_relative_sqlite_url_is_opened_in_the_working_directory(tmp_path, monk
 
 
 def test_showing_an_sqlite_url_loads_no_sqlalchemy():
-    code = "import sys, journal; journal.redacted('sqlite:///x.sqlite'); print('sqlalchemy' in sys.modules)"
+    code = "import sys; from runjournal import journal; journal.redacted('sqlite:///x.sqlite'); print('sqlalchemy' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=os.environ, check=True)
     assert done.stdout.strip() == "False"
     assert redacted("postgresql://u:S3cret@h/db") == "postgresql://u:***@h/db"

@@ -30,7 +30,7 @@ import signal
 
 import pytest
 
-from journal import Journal
+from runjournal.journal import Journal
 
 from . import crash_child as cc
 from ._crash_support import Destination, recover_cli, spec

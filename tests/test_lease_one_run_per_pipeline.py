@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from journal import Journal
+from runjournal.journal import Journal
 
 from . import crash_child as cc
 
@@ -78,12 +78,12 @@ def test_the_refusal_names_the_holder(tmp_path, journal_url):
     holder = cc.spawn(tmp_path, journal_url, *HOLD)
     cc.wait_for_marker(tmp_path, "extract", holder)
     try:
-        from engine import runner
+        from runjournal import runner
         import dlt
 
         pipeline = dlt.pipeline(cc.PIPELINE_NAME, pipelines_dir=str(tmp_path / "pipelines"),
                                 destination=dlt.destinations.duckdb(str(tmp_path / "other.duckdb")))
-        from journal import LeaseHeld
+        from runjournal.journal import LeaseHeld
 
         with pytest.raises(LeaseHeld) as refused:
             runner(pipeline, journal=journal_url).run([{"id": 1}], table_name="items")

@@ -4,7 +4,7 @@ count and normalize's row count, on SQLite and PostgreSQL journals alike."""
 import dlt
 import pytest
 
-from engine import runner
+from runjournal import runner
 from tests._support import counted_rows, failing_sink, story
 
 

@@ -12,7 +12,7 @@ import duckdb
 import pytest
 from dlt.common.destination.exceptions import DestinationTerminalException
 
-from engine import runner
+from runjournal import runner
 from tests._cli_support import cli
 from tests._support import story
 
@@ -79,7 +79,7 @@ def test_off_by_default_and_checked(tmp_path, journal_url):
 CHILD = """
 import os, signal, sys
 import dlt
-from engine import RunnerCollector, runner
+from runjournal import RunnerCollector, runner
 
 class KillAt(RunnerCollector):
     def on_transition(self, pipeline, transition):

@@ -26,7 +26,7 @@ CHILD = """
 import sys
 import dlt
 from tenacity import Retrying, stop_after_attempt
-from engine import runner
+from runjournal import runner
 from tests._support import failing_sink
 
 failures, fails_in, journal_url = int(sys.argv[1]), sys.argv[2], sys.argv[3]

@@ -3,7 +3,7 @@
 import dlt
 import pytest
 
-from engine import runner
+from runjournal import runner
 from tests._support import duckdb_rows, failing_sink, path_of, story
 
 

@@ -6,7 +6,7 @@ import dlt
 import pytest
 from tenacity import Retrying, stop_after_attempt, wait_fixed
 
-from engine import runner
+from runjournal import runner
 from tests._support import path_of, story
 
 pytestmark = pytest.mark.postgres

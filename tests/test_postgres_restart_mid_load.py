@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from journal import Journal
+from runjournal.journal import Journal
 
 from . import crash_child as cc
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine._project import ProjectError, load_project
+from runjournal._project import ProjectError, load_project
 from tests._project_support import (  # noqa: F401
     SOURCE_MODULE, module_name, project_error, restored_import_state, write_project,
 )

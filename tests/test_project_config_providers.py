@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from engine._project import ProjectError, load_project
-from engine._runner import Runner
+from runjournal._project import ProjectError, load_project
+from runjournal._runner import Runner
 from tests._project_support import SOURCE_MODULE, module_name, project_error, restored_import_state, write_project  # noqa: F401
 from tests._support import duckdb_rows
 

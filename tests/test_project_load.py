@@ -7,8 +7,8 @@ import os
 import dlt
 from tenacity import Retrying, stop_after_attempt, wait_exponential, wait_fixed
 
-from engine._project import load_project
-from engine._runner import Runner
+from runjournal._project import load_project
+from runjournal._runner import Runner
 from tests._project_support import SOURCE_MODULE, module_name, restored_import_state, write_project  # noqa: F401
 from tests._support import duckdb_rows, story
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from journal import Journal, NewRun, PruneResult, RunChange, Transition
+from runjournal.journal import Journal, NewRun, PruneResult, RunChange, Transition
 
 from ._prune_support import CUTOFF, expected, orphans, plant, remaining, remove, totals
 
@@ -133,7 +133,7 @@ def test_a_leased_run_is_never_pruned(journal):
 
 WRITER = """
 import sys
-from journal import Journal
+from runjournal.journal import Journal
 journal = Journal.open(sys.argv[1])
 print("ready", flush=True)
 sys.stdin.readline()

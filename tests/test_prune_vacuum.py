@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 
-from journal import Journal
+from runjournal.journal import Journal
 
 from ._prune_support import CUTOFF, expected, plant, totals
 

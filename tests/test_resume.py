@@ -7,7 +7,7 @@ import os
 import signal
 import subprocess
 
-from journal import Journal
+from runjournal.journal import Journal
 
 from . import crash_child as cc
 from ._cli_support import RUNJOURNAL, cli

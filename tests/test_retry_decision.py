@@ -7,7 +7,7 @@ from dlt.pipeline.exceptions import PipelineStepFailed
 from dlt.pipeline.helpers import retry_load
 from tenacity import Retrying, retry_if_exception_type, retry_if_not_exception_type, stop_after_attempt
 
-from engine import runner
+from runjournal import runner
 from tests._support import failing_sink, story
 
 

@@ -6,7 +6,7 @@ from tenacity import Retrying, stop_after_attempt, wait_fixed
 
 from dlt.pipeline.exceptions import PipelineStepFailed
 
-from engine import RunnerCollector, runner
+from runjournal import RunnerCollector, runner
 from tests._support import counted_rows, failing_sink, path_of, story
 
 

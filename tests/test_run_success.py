@@ -3,7 +3,7 @@
 import dlt
 from dlt.common.pipeline import LoadInfo
 
-from engine import runner
+from runjournal import runner
 from tests._support import counted_rows, duckdb_rows, path_of, story
 
 

@@ -3,7 +3,7 @@
 
 import dlt
 
-from engine import RunnerCollector, runner
+from runjournal import RunnerCollector, runner
 from tests._cli_support import cli, cli_json
 
 

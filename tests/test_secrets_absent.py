@@ -25,9 +25,9 @@ import pytest
 from dlt.pipeline.exceptions import PipelineStepFailed
 from sqlalchemy.engine import make_url
 
-from engine import runner
-from journal import Journal
-from journal._sql import bind_list
+from runjournal import runner
+from runjournal.journal import Journal
+from runjournal.journal._sql import bind_list
 from tests._support import story
 
 PG_HOST, PG_PORT, PG_DATABASE = "127.0.0.1", 5432, "test"

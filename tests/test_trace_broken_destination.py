@@ -16,8 +16,8 @@ import pytest
 from dlt.common.destination.exceptions import DestinationTerminalException
 from sqlalchemy.engine import make_url
 
-from engine import runner
-from journal import Journal
+from runjournal import runner
+from runjournal.journal import Journal
 from tests._support import story
 
 BROKEN_PG = "postgresql://postgres:whatever@127.0.0.1:1/test"

@@ -13,8 +13,8 @@ import duckdb
 import pytest
 from dlt.common.normalizers.naming.snake_case import NamingConvention
 
-from engine import runner
-from journal import Journal
+from runjournal import runner
+from runjournal.journal import Journal
 from tests._support import story
 
 

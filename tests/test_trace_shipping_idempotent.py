@@ -15,10 +15,10 @@ import dlt
 import duckdb
 import pytest
 
-from engine._secrets import Scrubber
-from engine._shipping import IN_FLIGHT, OutboxShipper
-from engine._traces import trace_resources
-from journal import Journal, NewRun
+from runjournal._secrets import Scrubber
+from runjournal._shipping import IN_FLIGHT, OutboxShipper
+from runjournal._traces import trace_resources
+from runjournal.journal import Journal, NewRun
 
 PIPELINE = "orders"
 TABLE = "orders_trace"

@@ -15,8 +15,8 @@ import pytest
 from dlt.pipeline.exceptions import PipelineStepFailed
 from tenacity import Retrying, stop_after_attempt, wait_fixed
 
-from engine import RunnerCollector, runner
-from journal import Journal
+from runjournal import RunnerCollector, runner
+from runjournal.journal import Journal
 from tests._support import failing_sink, story
 
 

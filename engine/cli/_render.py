@@ -1,7 +1,7 @@
 """Rich tables for `runjournal runs` and `runjournal show`.
 
 Every cell is a ``Text`` (never markup), so brackets in error messages and JSON print as they are.
-Times are local; `--json` (see ``_cli_format``) is where UTC lives.
+Times are local; `--json` (see ``_format``) is where UTC lives.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from ._cli_format import (
+from ._format import (
     STATUS_STYLES,
     compact_json,
     error_summary,
@@ -90,8 +90,15 @@ def runs_table(runs: Sequence[Any], failed_jobs: Mapping[str, int]) -> Table:
     return table
 
 
+def _evidence_text(evidence: Mapping[str, Any]) -> str:
+    return (f"{evidence.get('reason', 'process gone')} (host {evidence.get('host')}, pid {evidence.get('pid')}, "
+            f"last heartbeat {human_duration(evidence.get('heartbeat_age_s'))} ago)")
+
+
 def _error_cell(run: Any, failed_jobs: int) -> Text:
     """The run's error; a run that ended without one but with failed jobs says so (never silently green)."""
+    if run.presumed_crash:
+        return Text(_evidence_text(run.presumed_crash), style="red", no_wrap=True, overflow="ellipsis")
     if failed_jobs and not (run.error_type or run.error_message):
         return Text(f"{failed_jobs} failed job{'' if failed_jobs == 1 else 's'}", style="yellow", no_wrap=True)
     summary = error_summary(run.error_type, run.error_message, ERROR_WIDTH)
@@ -119,8 +126,10 @@ def _header(story: Any, now: float) -> Table:
         destination = f"{destination} ({run.destination_name})" if destination else run.destination_name
     finished = local_second(run.finished_at) if run.finished_at is not None else "not finished"
     heartbeat = "never"
-    if run.heartbeat_at is not None:
+    if run.heartbeat_at is not None and run.finished_at is None:
         heartbeat = f"{human_duration(now - run.heartbeat_at)} ago ({local_second(run.heartbeat_at)})"
+    elif run.heartbeat_at is not None:  # a finished run's last beat: how long ago means nothing
+        heartbeat = f"last {local_second(run.heartbeat_at)}"
     rows = [
         ("run", Text(run.id, style="yellow")),
         ("pipeline", Text(run.pipeline_name)),
@@ -134,6 +143,9 @@ def _header(story: Any, now: float) -> Table:
         ("duration", Text(human_duration(run.duration))),
         ("heartbeat", Text(heartbeat)),
     ]
+    if run.presumed_crash:
+        rows.append(("crash", Text(f"{_evidence_text(run.presumed_crash)}; not journaled yet "
+                                   "(`runjournal recover` journals and recovers it)", style="red")))
     if run.error_type or run.error_message:
         rows.append(("error", Text(error_summary(run.error_type, run.error_message), style="red")))
     failed = failed_job_count(story.jobs)

@@ -11,6 +11,8 @@ import time
 from datetime import datetime, timezone
 from typing import Any, Optional
 
+from runjournal._text import first_line, last_line  # noqa: F401 - part of this module's face
+
 STATUS_STYLES = {
     "running": "cyan",
     "done": "green",
@@ -109,21 +111,6 @@ def human_duration(seconds: Optional[float]) -> str:
 # text
 
 
-def first_line(text: Optional[str], width: Optional[int] = None) -> str:
-    if not text:
-        return ""
-    line = text.strip().splitlines()[0].strip() if text.strip() else ""
-    if width is not None and len(line) > width:
-        line = line[: width - 1].rstrip() + "…"
-    return line
-
-
-def last_line(text: Optional[str]) -> str:
-    """The last line of a traceback: the one that names the error."""
-    lines = (text or "").strip().splitlines()
-    return lines[-1].strip() if lines else ""
-
-
 def error_summary(error_type: Optional[str], message: Optional[str], width: Optional[int] = None) -> str:
     """``Type: first line of message``, truncated to ``width``."""
     text = ": ".join(part for part in (error_type, first_line(message)) if part)
@@ -140,7 +127,7 @@ def dumps(document: Any) -> str:
     return json.dumps(document, indent=2, default=str, ensure_ascii=False)
 
 
-# --json shapes (documented in engine.cli's docstring: keep them stable)
+# --json shapes (documented in runjournal.cli's docstring: keep them stable)
 
 
 def run_json(run: Any, *, config: bool = False, failed_jobs: int = 0) -> dict[str, Any]:
@@ -162,6 +149,8 @@ def run_json(run: Any, *, config: bool = False, failed_jobs: int = 0) -> dict[st
         "error_type": run.error_type,
         "error_message": run.error_message,
         "failed_jobs": failed_jobs,
+        # Why a run the journal still calls running is shown crashed (its process is gone); null otherwise.
+        "presumed_crash": dict(run.presumed_crash) if run.presumed_crash else None,
     }
     if config:
         document["config"] = dict(run.config or {})

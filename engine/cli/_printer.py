@@ -7,7 +7,7 @@ from typing import IO
 
 from dlt.common.runtime.collector import NullCollector
 
-from ._cli_format import compact_json, first_line
+from ._format import compact_json, first_line
 
 
 class TransitionPrinter(NullCollector):
