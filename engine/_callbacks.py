@@ -1,4 +1,5 @@
-"""Callbacks on the pipeline's collector: dlt+'s on_before / on_after / on_retry, and our on_transition and on_schema_change."""
+"""Callbacks on the pipeline's collector: dlt+'s on_before / on_after / on_retry / on_schema_change, and our
+on_transition and on_schema_change_records."""
 
 from __future__ import annotations
 
@@ -28,9 +29,14 @@ class RunnerCollector(LogCollector):
     def on_transition(self, pipeline, transition) -> None:
         """After each journaled state transition (a ``journal.Transition``), with the run id in ``pipeline``'s runner."""
 
-    def on_schema_change(self, pipeline, changes) -> None:
-        """After a load created tables or columns at the destination: ``changes`` is a list of
-        ``journal.SchemaChange`` (table, column, data type, whether the table is new), already journaled."""
+    def on_schema_change(self, pipeline, trace, schema_name: str, changes: dict) -> None:
+        """As dlt+ calls it: once per schema whose load created tables or columns, after the load is
+        journaled. ``trace`` is ``pipeline.last_trace``; ``changes`` maps each table name to its created
+        table schema (the merged ``schema_update`` of the schema's loaded packages)."""
+
+    def on_schema_change_records(self, pipeline, records) -> None:
+        """After a load created tables or columns, already journaled: ``records`` is a list of
+        ``runjournal.journal.SchemaChange`` (load id, table, column, data type, whether the table is new)."""
 
 
 class Callbacks:

@@ -162,6 +162,24 @@ def _jobs(package, row_counts: Mapping[JobKey, int], scrubber: Scrubber) -> Iter
             )
 
 
+def schema_updates(info: Any) -> dict[str, dict[str, Any]]:
+    """dlt+'s ``on_schema_change`` argument: per schema, the merged updates of its loaded packages,
+    table name to the created table schema (a later package's columns win)."""
+    if not isinstance(info, LoadInfo):
+        return {}
+    merged: dict[str, dict[str, Any]] = {}
+    for package in info.load_packages:
+        if package.state != "loaded" or not package.schema_update:
+            continue
+        tables = merged.setdefault(package.schema_name, {})
+        for table_name, update in package.schema_update.items():
+            table = tables.setdefault(table_name, {})
+            columns = {**table.get("columns", {}), **update.get("columns", {})}
+            table.update(update)
+            table["columns"] = columns
+    return {name: tables for name, tables in merged.items() if tables}
+
+
 def _schema_changes(package, at: Optional[float]) -> Iterator[SchemaChange]:
     """Every column the package's schema update created; a table counts as new when the update
     brings all of its columns (an existing table only gets the ones it lacks)."""

@@ -184,7 +184,10 @@ class JournaledRun(MachineModel):
         )
         self.callbacks("on_transition", self.pipeline, transition)
         if load_record is not None and load_record.schema_changes:
-            self.callbacks("on_schema_change", self.pipeline, list(load_record.schema_changes))
+            self.callbacks("on_schema_change_records", self.pipeline, list(load_record.schema_changes))
+            # dlt+'s signature, once per schema whose load created tables or columns.
+            for schema_name, changes in _load_info.schema_updates(event.kwargs.get("load_info")).items():
+                self.callbacks("on_schema_change", self.pipeline, self.pipeline.last_trace, schema_name, changes)
 
     # bookkeeping used by the steps
 
@@ -310,7 +313,9 @@ class JournaledRun(MachineModel):
                 signals.raise_if_signalled()
                 result = _steps.WORK[self.state](self)
                 self._note_load_ids((result.details or {}).get("load_ids", ()))
-                self.trigger(result.trigger, details=result.details, load_record=result.load_record)
+                self.trigger(
+                    result.trigger, details=result.details, load_record=result.load_record, load_info=result.load_info
+                )
         except BaseException as exc:
             self._note_load_ids([getattr(exc, "load_id", None)])
             self.failure = Failure.of(exc, self.state, self.scrubber)
@@ -318,6 +323,7 @@ class JournaledRun(MachineModel):
                 "attempt_failed",
                 details=self._failure_details(exc),
                 load_record=self.load_record(getattr(exc, "step_info", None)),
+                load_info=getattr(exc, "step_info", None),
             )
             self._store_trace()
             raise

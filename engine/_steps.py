@@ -32,6 +32,8 @@ class StepResult:
     details: Optional[Mapping[str, Any]] = None
     #: The load step's report, journaled with the transition that leaves the step.
     load_record: Optional[LoadRecord] = None
+    #: dlt's LoadInfo behind it, for the collector's dlt+-style ``on_schema_change``.
+    load_info: Any = None
 
     @classmethod
     def skipped(cls, reason: str, trigger: str = "advance") -> "StepResult":
@@ -129,7 +131,7 @@ def finalize_pending(run: "JournaledRun") -> StepResult:
     if info is not None:
         details["load_ids"] = list(info.loads_ids)
         details.update(_load_info.failed_jobs(info, run.run_id, run.scrubber))
-    return StepResult("attempt_done", details, run.load_record(info))
+    return StepResult("attempt_done", details, run.load_record(info), info)
 
 
 def extract(run: "JournaledRun") -> StepResult:
@@ -160,7 +162,7 @@ def load(run: "JournaledRun") -> StepResult:
     if info is None:
         return StepResult.skipped("no schema yet", trigger="attempt_done")
     details = {"load_ids": list(info.loads_ids), **_load_info.failed_jobs(info, run.run_id, run.scrubber)}
-    return StepResult("attempt_done", details, run.load_record(info))
+    return StepResult("attempt_done", details, run.load_record(info), info)
 
 
 #: The work done in each state, looked up by the state's name.
