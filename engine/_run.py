@@ -7,6 +7,7 @@ machine only records what it decided.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from dataclasses import dataclass
@@ -227,7 +228,7 @@ class JournaledRun(MachineModel):
         else:
             self._take_up(self.continuation)
         with Heartbeat(self.journal_store, self.run_id, self.options.heartbeat_interval), \
-                signals.intercepted_signals():
+                self._signal_interception():
             try:
                 result = self._drive()
             except BaseException as exc:
@@ -238,6 +239,14 @@ class JournaledRun(MachineModel):
                 return result
             self._conclude_success()
             return result
+
+    def _signal_interception(self):
+        """dlt's interception of SIGINT/SIGTERM, unless the pipeline's ``runtime.intercept_signals`` is
+        off (globally or under ``[pipelines.NAME.runtime]``): then the user's own handlers run, as with
+        plain dlt, and the run ends however they make it end."""
+        if self.pipeline.runtime_config.intercept_signals:
+            return signals.intercepted_signals()
+        return contextlib.nullcontext()
 
     def _start(self) -> None:
         """Journal the new run, holding its pipeline's lease (LeaseHeld if another run holds it)."""
