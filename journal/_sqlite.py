@@ -45,8 +45,24 @@ def connect(path: str, *, read_only: bool = False) -> sqlite3.Connection:
 
 
 def _connect_read_only(path: str) -> sqlite3.Connection:
-    # A WAL journal opened read-only still reads the latest commits through its -wal and -shm files.
+    """``mode=ro``: a WAL journal opened so still reads the latest commits through its -wal and -shm
+    files. On read-only storage (a read-only mount, an auditor's copy) SQLite cannot create the -shm
+    file it needs for that; when there is no write-ahead log with commits in it, the file alone is
+    the whole journal and is opened ``immutable``."""
     uri = Path(path).resolve().as_uri() + "?mode=ro"
+    conn = _uri_connect(uri)
+    try:
+        conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+        return conn
+    except sqlite3.OperationalError:
+        conn.close()
+        wal = Path(path + "-wal")
+        if wal.exists() and wal.stat().st_size > 0:
+            raise
+    return _uri_connect(uri + "&immutable=1")
+
+
+def _uri_connect(uri: str) -> sqlite3.Connection:
     return sqlite3.connect(
         uri, uri=True, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
     )
