@@ -11,12 +11,16 @@ from typing import Any
 
 from transitions import Machine
 
+from runjournal.journal import FINISHED_STATUSES
+
 #: Where each step's work is done, in the order a run walks them.
 WORK_STATES = ("clean_folder", "sync", "finalize_pending", "extract", "normalize", "load")
+#: The step (as the retry policy and dlt's traces name it) whose work each state does.
+STEP_OF_STATE = {**{state: state for state in WORK_STATES}, "finalize_pending": "load"}
 #: States a step that failed can be retried from, after ``retry_wait``.
 RETRYABLE_STATES = ("sync", "finalize_pending", "extract", "normalize", "load")
-#: States in which a run's process stops driving the machine.
-FINAL_STATES = ("done", "failed", "interrupted", "crashed", "recovered")
+#: States in which a run's process stops driving the machine: a run's state and status agree there.
+FINAL_STATES = FINISHED_STATUSES
 STATES = ("created", *WORK_STATES, "store_trace", "retry_wait", *FINAL_STATES)
 #: States a live process may hold; a run found in one of them with its process gone has crashed.
 LIVE_STATES = tuple(s for s in STATES if s not in FINAL_STATES)

@@ -24,7 +24,7 @@ from ._alerts import Alert, send_alert
 from ._callbacks import Callbacks
 from ._heartbeat import Heartbeat
 from ._log import RunLog
-from ._machine import CONTINUABLE_STATES, MachineModel, build_machine
+from ._machine import CONTINUABLE_STATES, STEP_OF_STATE, MachineModel, build_machine
 from ._retry import ErrorClass, classify, compose, is_last_attempt, retry_if_step_retryable
 from ._secrets import Scrubber
 from ._shipping import OutboxShipper
@@ -32,8 +32,7 @@ from ._shipping import OutboxShipper
 
 #: How an attempt enters its first state, by the state the machine is in.
 _OPENING_TRIGGER = {"created": "start", "store_trace": "continue_run", "retry_wait": "resume"}
-_STEP_OF_STATE = {"clean_folder": "clean_folder", "sync": "sync", "extract": "extract",
-                  "normalize": "normalize", "load": "load", "finalize_pending": "load"}
+
 _MESSAGE_LIMIT = 4000
 
 
@@ -72,7 +71,7 @@ class Failure:
 
     @classmethod
     def of(cls, exc: BaseException, state: str, scrubber: Scrubber) -> "Failure":
-        step = exc.step if isinstance(exc, PipelineStepFailed) else _STEP_OF_STATE.get(state, state)
+        step = exc.step if isinstance(exc, PipelineStepFailed) else STEP_OF_STATE.get(state, state)
         # dlt wraps the error that matters in PipelineStepFailed; name that one.
         cause = exc.exception if isinstance(exc, PipelineStepFailed) and exc.exception is not None else exc
         message = scrubber(str(cause) or repr(cause))[:_MESSAGE_LIMIT]

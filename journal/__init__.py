@@ -18,6 +18,7 @@ from ._admin import SchemaStatus, checked_url, exists, open_existing, schema_sta
 from ._outbox import Outbox
 from ._records import (
     ATTEMPT_OUTCOMES,
+    FINISHED_STATUSES,
     RUN_STATUSES,
     Attempt,
     AttemptEnd,
@@ -42,6 +43,7 @@ from ._records import (
 
 __all__ = [
     "ATTEMPT_OUTCOMES",
+    "FINISHED_STATUSES",
     "RUN_STATUSES",
     "Attempt",
     "AttemptEnd",

@@ -15,14 +15,12 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 from ._dialects import SQLITE, Session
 from ._errors import DatabaseError, JournalUnavailable
-from ._records import PruneResult
+from ._records import FINISHED_STATUSES, PruneResult
 from ._sql import bind_list, scalar
 
 if TYPE_CHECKING:
     from ._journal import Journal
 
-# Every status a run can end in (``running`` is the only other one).
-FINISHED = ("done", "failed", "interrupted", "crashed", "recovered")
 # What ``keep_failed`` keeps: the runs an auditor wants to see.
 AUDITED = ("failed", "crashed", "interrupted")
 
@@ -58,7 +56,7 @@ def prune(
 def prunable(cutoff: float, *, keep_failed: bool, params: dict[str, Any]) -> str:
     """SELECT the ids of the runs a prune at ``cutoff`` deletes (served by the index on status, started_at);
     its parameters are added to ``params``."""
-    statuses = [status for status in FINISHED if not (keep_failed and status in AUDITED)]
+    statuses = [status for status in FINISHED_STATUSES if not (keep_failed and status in AUDITED)]
     params["cutoff"] = cutoff
     return (
         f"SELECT id FROM runs WHERE started_at < :cutoff AND status IN {bind_list(params, 'status', statuses)} "

@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional, Sequence
 
-RUN_STATUSES = ("running", "done", "failed", "interrupted", "crashed", "recovered")
+#: Every status a run can end in; ``running`` is the only other one.
+FINISHED_STATUSES = ("done", "failed", "interrupted", "crashed", "recovered")
+RUN_STATUSES = ("running", *FINISHED_STATUSES)
 ATTEMPT_OUTCOMES = ("running", "succeeded", "failed", "interrupted", "crashed")
 
 
