@@ -17,6 +17,12 @@ from ._secrets import Scrubber
 
 # Kept as JSON columns: one table per pipeline instead of dlt's two dozen nested ones.
 JSON_COLUMNS = ("steps", "execution_context", "resolved_config_values")
+# Declared up front: a batch of traces that all lack dlt's transaction id (reconstructed traces,
+# attempts that ran no dlt step) would otherwise make dlt warn that the column "did not receive any data".
+TRACE_COLUMNS = {
+    **{name: {"data_type": "json"} for name in JSON_COLUMNS},
+    **{name: {"data_type": "text", "nullable": True} for name in ("trace_id", "transaction_id", "pipeline_name")},
+}
 
 
 def span_ids(pipeline) -> frozenset[str]:
@@ -128,7 +134,7 @@ def trace_resources(pipeline_name: str) -> Callable[[Sequence[TraceRecord]], lis
             rows,
             name=table_name,
             write_disposition="append",
-            columns={name: {"data_type": "json"} for name in JSON_COLUMNS},
+            columns=TRACE_COLUMNS,
         )]
 
     return resources
