@@ -15,7 +15,8 @@ from typing import Optional
 from runjournal import migrations
 
 from . import _revisions
-from ._dialects import Database, open_database
+from ._databases import open_database
+from ._dialects import Database
 from ._errors import JournalUnavailable, JournalURLError
 from ._journal import Journal
 from ._urls import URLError, backend, redacted, sqlite_path

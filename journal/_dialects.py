@@ -3,7 +3,7 @@
 The journal's SQL is written once, as text with ``:name`` parameters, valid on SQLite (3.35 or
 later) and PostgreSQL. A :class:`Database` runs it in transactions: on SQLite through the stdlib
 ``sqlite3`` module (``journal._sqlite``, no SQLAlchemy to import), on PostgreSQL through
-SQLAlchemy (``journal._alchemy``).
+SQLAlchemy (``journal._alchemy``); ``journal._databases`` picks one for a URL.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Mapping, Optional, Protocol, Sequence
 
-from ._urls import sqlite_path
 
 
 @dataclass(frozen=True)
@@ -56,19 +55,3 @@ class Database(Protocol):
         """
 
     def close(self) -> None: ...
-
-
-def open_database(url: str, *, read_only: bool = False) -> Database:
-    """The database at ``url``; nothing is connected until its first transaction.
-
-    ``read_only`` asks the database itself to refuse writes (SQLite ``mode=ro``, PostgreSQL
-    ``default_transaction_read_only``), so that a read path cannot change a journal even by mistake.
-    """
-    path = sqlite_path(url)
-    if path is not None:
-        from ._sqlite import SqliteDatabase
-
-        return SqliteDatabase(url, path, read_only=read_only)
-    from ._alchemy import PostgresDatabase
-
-    return PostgresDatabase(url, read_only=read_only)

@@ -9,7 +9,8 @@ from dataclasses import replace
 from typing import Iterator, Optional, Sequence, Union
 
 from . import _prune, _queries, _revisions, _store
-from ._dialects import Database, Session, open_database
+from ._databases import open_database
+from ._dialects import Database, Session
 from ._errors import DatabaseError, JournalError, JournalSchemaError, JournalUnavailable, RunNotReclaimable
 from ._outbox import OUTBOXES, Outbox
 from ._records import (
