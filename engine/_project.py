@@ -49,7 +49,6 @@ from dataclasses import dataclass
 from typing import Any, Iterator, Optional, Union
 
 import dlt
-import yaml
 from dlt.common.destination import Destination, DestinationCapabilitiesContext
 from dlt.common.destination.exceptions import UnknownDestinationModule
 from dlt.common.destination.reference import DestinationReference
@@ -59,49 +58,14 @@ from dlt.extract.exceptions import UnknownSourceReference
 from dlt.extract.reference import SourceReference
 from dlt.pipeline.pipeline import Pipeline
 
-from ._errors import RunnerError
 from ._log import logger
+from ._project_file import PROJECT_FILE, ProjectError, read_project_file
 from ._project_profiles import DEFAULT_PROFILE, ProfileRunContext, with_profile
-from ._project_schema import NOT_USED, RUNTIME, TOP_LEVEL, Problems, check_document, check_required
+from ._project_schema import NOT_USED, RUNTIME, Problems, check_document, check_required
 from ._run_config import RunConfig, RunConfigErrors, resolve_run_config
 
-PROJECT_FILE = "dlt.yml"
 # Destination settings that are local file paths, which dlt resolves against the first run's working dir.
 LOCAL_PATH_KEYS = {"dlt.destinations.duckdb": "credentials", "dlt.destinations.filesystem": "bucket_url"}
-
-
-class ProjectError(RunnerError):
-    """A dlt.yml that cannot be run: the file (``.path``), every problem found (``.problems``: key path, what is
-    wrong and what is allowed, where the value came from when not dlt.yml), ``.key`` the first one's key."""
-
-    exit_code = 2  # a usage error: nothing was run or changed
-
-    def __init__(self, path: str, key: Optional[str], problem: str, origin: Optional[str] = None):
-        self._init(path, [(key, problem, origin)])
-
-    @classmethod
-    def of(cls, path: str, problems: Problems) -> "ProjectError":
-        error = cls.__new__(cls)
-        error._init(path, list(problems.items))
-        return error
-
-    def _init(self, path: str, problems: list[tuple[Optional[str], str, Optional[str]]]) -> None:
-        self.path = path
-        self.problems = problems
-        self.key = problems[0][0]
-        lines = [_problem_text(*problem) for problem in problems]
-        file = f"{PROJECT_FILE} ({path})"
-        if len(lines) == 1:
-            message = f"{file}: {lines[0]}"
-        else:
-            message = f"{file}: {len(lines)} problems: " + "; ".join(f"({n}) {t}" for n, t in enumerate(lines, 1))
-        RunnerError.__init__(self, message)
-
-
-def _problem_text(key: Optional[str], problem: str, origin: Optional[str]) -> str:
-    if key is None:
-        return problem
-    return f"{key} (from {origin}): {problem}" if origin else f"{key}: {problem}"
 
 
 @dataclass(frozen=True)
@@ -315,11 +279,7 @@ class Project:
 def load_project(path: Union[str, os.PathLike, None] = None, profile: Optional[str] = None) -> Project:
     """Read and validate a dlt.yml (or the one in directory ``path``; None: the working directory) as
     ``profile`` (None: dev) sees it. Every problem is reported at once, before any user module is imported."""
-    file_path = _project_file(path)
-    document = _read_yaml(file_path)
-    if not isinstance(document, dict):
-        problem = f"the top level must be a mapping with keys {', '.join(TOP_LEVEL)}; got {_kind(document)}"
-        raise ProjectError(file_path, None, problem)
+    file_path, document = read_project_file(path)
     problems = Problems()
     check_document(document, problems)
     active = with_profile(document, profile or DEFAULT_PROFILE, problems)
@@ -349,31 +309,6 @@ def _definitions(document: dict[str, Any], section: str) -> dict[str, dict[str, 
 def _is_dlt_destination(destination_type: str) -> bool:
     """dlt's own destination types can be checked without importing the user's code."""
     return DestinationReference.normalize_type(destination_type).startswith("dlt.destinations.")
-
-
-def _project_file(path: Union[str, os.PathLike, None]) -> str:
-    file_path = os.path.abspath(os.fspath(path) if path is not None else os.getcwd())
-    if os.path.isdir(file_path):
-        file_path = os.path.join(file_path, PROJECT_FILE)
-    if not os.path.isfile(file_path):
-        raise ProjectError(file_path, None, "file not found")
-    return file_path
-
-
-def _read_yaml(file_path: str) -> Any:
-    try:
-        with open(file_path, encoding="utf-8") as f:
-            return yaml.safe_load(f)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        raise ProjectError(file_path, None, f"{where}YAML syntax error: {exc.problem or exc.context}") from None
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise ProjectError(file_path, None, f"cannot be read as YAML: {exc}") from None
-
-
-def _kind(value: Any) -> str:
-    return "an empty file" if value is None else f"a {type(value).__name__}"
 
 
 def _import_failure(reference: str, exc: UnknownSourceReference) -> str:

@@ -50,6 +50,8 @@ NAMED_SECTIONS: dict[str, tuple[dict[str, Key], bool]] = {
     "destinations": (DESTINATION_KEYS, True),
     "pipelines": (PIPELINE_KEYS, False),
 }
+#: Said with an unknown key of a section: where dlt+'s inline source configuration goes here.
+UNKNOWN_KEY_HINTS = {"sources": "a source's arguments go under with_args, or into .dlt/*.toml"}
 RUNTIME = "runtime"
 PROFILES = "profiles"
 #: dlt+ sections runjournal accepts and does not use.
@@ -114,20 +116,21 @@ def check_sections(document: Mapping[str, Any], problems: Problems, prefix: str)
             elif not isinstance(definition, Mapping):
                 problems.add(key, f"must be a mapping; got {show(definition)}")
             else:
-                _check_definition(key, definition, keys, open_keys, problems)
+                _check_definition(key, definition, keys, open_keys, problems, UNKNOWN_KEY_HINTS.get(section))
     runtime = document.get(RUNTIME)
     if runtime is not None:
         _check_runtime(prefix + RUNTIME, runtime, problems)
 
 
 def _check_definition(
-    key: str, definition: Mapping[str, Any], keys: dict[str, Key], open_keys: bool, problems: Problems
+    key: str, definition: Mapping[str, Any], keys: dict[str, Key], open_keys: bool, problems: Problems,
+    hint: Optional[str],
 ) -> None:
     for name, value in definition.items():
         spec = keys.get(name)
         if spec is None:
             if not open_keys:
-                problems.add(f"{key}.{name}", unknown_key(name, list(keys)))
+                problems.add(f"{key}.{name}", unknown_key(name, list(keys)) + (f" ({hint})" if hint else ""))
         elif value is not None and not isinstance(value, spec.kinds):
             problems.add(f"{key}.{name}", f"must be {spec.allowed}; got {show(value)}")
         elif spec.kinds == (str,) and value == "":

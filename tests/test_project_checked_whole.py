@@ -135,3 +135,12 @@ def test_a_valid_file_loads(tmp_path):
         runtime: {{log_level: WARNING}}
     """, {module: SOURCE_MODULE}))
     assert project.pipeline_names == ["orders"]
+
+
+def test_inline_source_configuration_is_pointed_to_with_args(tmp_path):
+    error = project_error(write_project(tmp_path, "sources: {s: {type: m.f, row_count: 100, with_arg: {}}}\n"))
+    problems = {key: problem for key, problem, _ in error.problems}
+    assert problems["sources.s.row_count"] == (
+        "unknown key 'row_count'; allowed: type, with_args (a source's arguments go under with_args, or into .dlt/*.toml)"
+    )
+    assert "did you mean 'with_args'?" in problems["sources.s.with_arg"]

@@ -148,3 +148,20 @@ def test_cli_without_profile_runs_dev_and_fails_without_the_prod_secret(project_
     with Journal.open(journal_url) as jnl:
         (journaled,) = jnl.list_runs()
     assert journaled.config["profile"] == "dev"
+
+
+def test_resume_runs_as_the_profile_the_run_was_started_with(project_path, tmp_path, journal_url):
+    directory, env = project_path.parent, {"DLT_DATA_DIR": str(tmp_path / "dlt")}
+    secrets = directory / ".dlt" / "prod.secrets.toml"
+    kept = secrets.read_text()
+    secrets.unlink()
+    failed = cli("run", "orders", "--profile", "prod", url=journal_url, cwd=str(directory), **env)
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    with Journal.open(journal_url) as jnl:
+        (journaled,) = jnl.list_runs()
+    secrets.write_text(kept)
+
+    resumed = cli("resume", journaled.id, url=journal_url, cwd="/", **env)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr  # as dev it would miss the token again
+    rows = duckdb_rows(str(directory / "prod.duckdb"), "orders_data", "numbers")
+    assert sorted(r[1] for r in rows) == ["prod-label"] * 3
