@@ -8,10 +8,15 @@
 - ``.dlt/<profile>.secrets.toml`` and ``.dlt/<profile>.config.toml`` are read only while that profile is
   active, before ``secrets.toml`` / ``config.toml`` (dlt's own profile-aware TOML providers).
 - The merged ``runtime`` section is a dlt config provider of the lowest priority.
+- Pipelines' working directories are kept apart per profile, as dlt's own workspace profiles keep them:
+  a profile other than dev has its own data directory, ``<dlt data dir>/profiles/<profile>``, so that a
+  prod run never finds dev's local state, pending packages or incremental cursors, nor the other way round.
+  dev keeps dlt's data directory itself, where runs from before profiles left their working directories.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any, Mapping, Optional
 
 from dlt.common.configuration.providers import CustomLoaderDocProvider, EnvironProvider
@@ -62,6 +67,11 @@ class ProfileRunContext(RunContext):
         self.profile = profile
         self._yml_path = yml_path
         self._runtime = dict(runtime or {})
+
+    @property
+    def data_dir(self) -> str:
+        base = super().data_dir
+        return base if self.profile == DEFAULT_PROFILE else os.path.join(base, "profiles", self.profile)
 
     def initial_providers(self) -> list[ConfigProvider]:
         return [

@@ -165,3 +165,17 @@ def test_resume_runs_as_the_profile_the_run_was_started_with(project_path, tmp_p
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr  # as dev it would miss the token again
     rows = duckdb_rows(str(directory / "prod.duckdb"), "orders_data", "numbers")
     assert sorted(r[1] for r in rows) == ["prod-label"] * 3
+
+
+def test_each_profile_but_dev_has_its_own_pipelines_dir(project_path, tmp_path, monkeypatch):
+    monkeypatch.setenv("DLT_DATA_DIR", str(tmp_path / "dlt"))
+    dirs = {}
+    for profile in ("dev", "prod", "tests"):
+        project = load_project(project_path, profile)
+        with project.activated():
+            dirs[profile] = project.pipeline("orders").build_pipeline().pipelines_dir
+    assert dirs == {
+        "dev": str(tmp_path / "dlt" / "pipelines"),  # where runs from before profiles left their working dirs
+        "prod": str(tmp_path / "dlt" / "profiles" / "prod" / "pipelines"),
+        "tests": str(tmp_path / "dlt" / "profiles" / "tests" / "pipelines"),
+    }
