@@ -11,18 +11,8 @@ import pytest
 from runjournal.journal import Journal
 
 from ._cli_support import DLT, RUNJOURNAL, cli
-from ._project_cli_support import DLT_YML, PIPELINE, rows, write_project
+from ._project_cli_support import BAD_DLT_YML, DLT_YML, PIPELINE, rows, write_project
 
-BAD_YML = f"""
-sources:
-  numbers: {{type: numbers_source.numbers}}
-pipelines:
-  {PIPELINE}:
-    source: numbers
-    destination: duckdb
-    dataset_name: nums
-    run_config: {{retry_policy: {{type: exponential}}}}
-"""
 
 
 def normalized(text: str, project) -> str:
@@ -49,7 +39,7 @@ def both(tmp_path, pipeline: str, yml: str = DLT_YML, *options: str):
 
 @pytest.mark.parametrize(
     "pipeline, yml, code",
-    [(PIPELINE, DLT_YML, 0), ("broken_pipe", DLT_YML, 1), (PIPELINE, BAD_YML, 2), ("nope", DLT_YML, 2)],
+    [(PIPELINE, DLT_YML, 0), ("broken_pipe", DLT_YML, 1), (PIPELINE, BAD_DLT_YML, 2), ("nope", DLT_YML, 2)],
     ids=["done", "run-failed", "bad-dlt-yml", "unknown-pipeline"],
 )
 def test_same_output_and_exit_code_as_runjournal_run(tmp_path, pipeline, yml, code):

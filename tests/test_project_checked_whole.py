@@ -2,39 +2,38 @@
 
 from __future__ import annotations
 
+import textwrap
+
 from runjournal._project import load_project
 from tests._project_support import (  # noqa: F401
     SOURCE_MODULE, module_name, project_error, restored_import_state, write_project,
 )
 
 
-def importing_marks(marker) -> str:
-    """A source module that leaves a file behind when imported: proof that user code ran."""
-    return f"open({str(marker)!r}, 'w').write('imported')\n" + SOURCE_MODULE
+def marked_project(tmp_path, more_sources: str, rest: str):
+    """A project whose source module leaves a file behind when imported (proof that user code ran), with a
+    source that cannot be found; returns the dlt.yml path and the file."""
+    module, marker = module_name(), tmp_path / "imported.txt"
+    sources = f"sources:\n  numbers: {{type: {module}.numbers}}\n  ghost: {{type: no_such_module_anywhere.source}}\n"
+    yml = sources + more_sources.format(module=module) + textwrap.dedent(rest)
+    code = f"open({str(marker)!r}, 'w').write('imported')\n" + SOURCE_MODULE
+    return write_project(tmp_path / "project", yml, {module: code}), marker
 
 
 def test_every_problem_is_reported_at_once_and_no_source_module_is_imported(tmp_path):
-    module, marker = module_name(), tmp_path / "imported.txt"
-    path = write_project(
-        tmp_path / "project",
-        f"""
-        sources:
-          numbers: {{type: {module}.numbers}}
-          ghost: {{type: no_such_module_anywhere.source}}
+    path, marker = marked_project(tmp_path, "", """
         destinations:
-          wh: {{type: duckdb, credentails: x.duckdb}}
+          wh: {type: duckdb, credentails: x.duckdb}
         pipelines:
           orders:
             source: nmbers
             destination: wh
             datset_name: x
             run_config:
-              retry_policy: {{type: exponential}}
+              retry_policy: {type: exponential}
               store_trace_info: tracer
-          users: {{source: numbers}}
-        """,
-        {module: importing_marks(marker)},
-    )
+          users: {source: numbers}
+    """)
     error = project_error(path)
     keys = [key for key, _, _ in error.problems]
     assert keys == [
@@ -58,19 +57,10 @@ def test_every_problem_is_reported_at_once_and_no_source_module_is_imported(tmp_
 
 
 def test_only_a_file_without_problems_has_its_sources_imported_and_their_problems_are_all_listed(tmp_path):
-    module, marker = module_name(), tmp_path / "imported.txt"
-    path = write_project(
-        tmp_path / "project",
-        f"""
-        sources:
-          numbers: {{type: {module}.numbers}}
-          ghost: {{type: no_such_module_anywhere.source}}
-          plain: {{type: {module}.not_a_source}}
+    path, marker = marked_project(tmp_path, "  plain: {{type: {module}.not_a_source}}\n", """
         pipelines:
-          orders: {{source: numbers, destination: duckdb}}
-        """,
-        {module: importing_marks(marker)},
-    )
+          orders: {source: numbers, destination: duckdb}
+    """)
     error = project_error(path)
     assert marker.exists()
     assert [key for key, _, _ in error.problems] == ["sources.ghost.type", "sources.plain.type"]
