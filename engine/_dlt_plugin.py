@@ -16,6 +16,7 @@ NAME; that position belongs to dlt's own ``pipeline`` parser, which a plugin can
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Optional, Type
 
 from dlt.common.configuration import plugins
@@ -48,6 +49,10 @@ class PipelineRunCommand:
         parser.add_argument("--project", metavar="PATH", help="The dlt.yml, or its directory (default: here).")
 
     def execute(self, args: argparse.Namespace) -> None:
+        if getattr(args, "pipelines_dir", None):
+            # dlt's own option of `dlt pipeline`; a project's pipelines live where its profile keeps them
+            print("runjournal: --pipelines-dir is not an option of `dlt pipeline NAME run`", file=sys.stderr)
+            raise SystemExit(2)
         arguments = ["run", *([args.pipeline_name] if args.pipeline_name else [])]
         for option in ("profile", "project"):
             if getattr(args, option) is not None:

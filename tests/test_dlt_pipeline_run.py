@@ -96,3 +96,12 @@ def test_the_plugin_module_loads_nothing_but_itself(tmp_path):
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path).stdout
     assert out.splitlines() == ["['runjournal', 'runjournal._dlt_plugin']", "[]"]
+
+
+def test_dlts_pipelines_dir_option_is_refused_not_ignored(tmp_path):
+    project = write_project(tmp_path / "project")
+    result = cli("pipeline", "--pipelines-dir", str(tmp_path / "elsewhere"), PIPELINE, "run",
+                 url=f"sqlite:///{tmp_path / 'journal.sqlite'}", cwd=str(project), program=DLT)
+    assert result.returncode == 2
+    assert "--pipelines-dir is not an option of `dlt pipeline NAME run`" in result.stderr
+    assert not (tmp_path / "journal.sqlite").exists() and rows(project) == []
