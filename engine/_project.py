@@ -140,37 +140,46 @@ class Project:
         self._destinations = {
             name: _with_absolute_paths(self.directory, definition)
             for name, definition in _definitions(document, "destinations").items()
-            if isinstance(definition.setdefault("type", name), str) and definition["type"]  # the name is the type
+            if isinstance(definition["type"], str) and definition["type"]
         }
-        source_definitions = _definitions(document, "sources")
-        pipelines = _definitions(document, "pipelines")
+        sources = _definitions(document, "sources")
         with self.activated():
-            # first everything that runs no user code: dlt's own destinations, references, run_config
-            for name in self._destinations:
-                if _is_dlt_destination(self._destinations[name]["type"]):
-                    self._check_destination(name, problems)
-            self._pipelines = {}
-            for name, definition in pipelines.items():
-                spec = self._pipeline_spec(name, definition, list(source_definitions), list(pipelines), problems)
-                if spec is not None:
-                    self._pipelines[name] = spec
+            self._pipelines = self._checked_without_user_code(_definitions(document, "pipelines"), list(sources), problems)
             if problems:
                 raise ProjectError.of(path, problems)
-            # then the user's modules: sources, and destinations of other types than dlt's
-            for name in self._destinations:
-                if not _is_dlt_destination(self._destinations[name]["type"]):
-                    self._check_destination(name, problems)
-            for spec in self._pipelines.values():
-                destination = spec.destination_name
-                if destination not in self._destinations and not _is_dlt_destination(destination):
-                    self._check_destination_type(spec.name, destination, problems)
-            self._sources = {}
-            for name, definition in source_definitions.items():
-                source = self._source_definition(name, definition, problems)
-                if source is not None:
-                    self._sources[name] = source
+            self._sources = self._imported_sources(sources, problems)
             if problems:
                 raise ProjectError.of(path, problems)
+
+    def _checked_without_user_code(
+        self, pipelines: dict[str, dict[str, Any]], source_names: list[str], problems: Problems
+    ) -> dict[str, PipelineSpec]:
+        """dlt's own destination types and their settings, the pipelines' references and run_config."""
+        for name, definition in self._destinations.items():
+            if _is_dlt_destination(definition["type"]):
+                self._check_destination(name, problems)
+        specs = {}
+        for name, definition in pipelines.items():
+            spec = self._pipeline_spec(name, definition, source_names, list(pipelines), problems)
+            if spec is not None:
+                specs[name] = spec
+        return specs
+
+    def _imported_sources(self, sources: dict[str, dict[str, Any]], problems: Problems) -> dict[str, _SourceDefinition]:
+        """The user's modules: sources, and destination types from other modules than dlt's."""
+        for name, definition in self._destinations.items():
+            if not _is_dlt_destination(definition["type"]):
+                self._check_destination(name, problems)
+        for spec in self._pipelines.values():
+            destination = spec.destination_name
+            if destination not in self._destinations and not _is_dlt_destination(destination):
+                self._check_destination_type(spec.name, destination, problems)
+        found = {}
+        for name, definition in sources.items():
+            source = self._source_definition(name, definition, problems)
+            if source is not None:
+                found[name] = source
+        return found
 
     @property
     def pipeline_names(self) -> list[str]:
@@ -299,11 +308,19 @@ def load_project(path: Union[str, os.PathLike, None] = None, profile: Optional[s
 
 
 def _definitions(document: dict[str, Any], section: str) -> dict[str, dict[str, Any]]:
-    """A section's well-formed definitions (copies); the shape check has reported the others."""
+    """A section's well-formed definitions (copies); the shape check has reported the others.
+
+    A destination without a type has its name as type, as in dlt+.
+    """
     value = document.get(section)
     if not isinstance(value, dict):  # `pipelines:` left empty counts as empty
         return {}
-    return {name: dict(d) for name, d in value.items() if isinstance(name, str) and isinstance(d, dict)}
+    definitions = {name: dict(d) for name, d in value.items() if isinstance(name, str) and isinstance(d, dict)}
+    if section == "destinations":
+        for name, definition in definitions.items():
+            if definition.get("type") is None:
+                definition["type"] = name
+    return definitions
 
 
 def _is_dlt_destination(destination_type: str) -> bool:

@@ -91,6 +91,8 @@ def check_document(document: Mapping[str, Any], problems: Problems) -> None:
         key = f"{PROFILES}.{name}"
         if not isinstance(name, str):
             problems.add(key, f"profile names must be strings; got {type(name).__name__}")
+        elif not _is_file_name(name):  # it names .dlt/<profile>.secrets.toml and a data directory
+            problems.add(key, f"{name!r} is not a valid profile name: letters, digits, _ and - only")
         elif overrides is not None and not isinstance(overrides, Mapping):
             problems.add(key, f"must be a mapping of the sections it overrides; got {show(overrides)}")
         elif overrides:
@@ -161,6 +163,10 @@ def _check_runtime(key: str, runtime: Any, problems: Problems) -> None:
     for name in runtime:
         if name not in allowed:
             problems.add(f"{key}.{name}", unknown_key(name, allowed))
+
+
+def _is_file_name(name: str) -> bool:
+    return bool(name) and all(c.isalnum() or c in "_-" for c in name)
 
 
 def show(value: Any) -> str:

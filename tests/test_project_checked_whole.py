@@ -134,3 +134,10 @@ def test_inline_source_configuration_is_pointed_to_with_args(tmp_path):
         "unknown key 'row_count'; allowed: type, with_args (a source's arguments go under with_args, or into .dlt/*.toml)"
     )
     assert "did you mean 'with_args'?" in problems["sources.s.with_arg"]
+
+
+def test_profile_names_must_be_fit_for_file_names(tmp_path):
+    error = project_error(write_project(tmp_path, "pipelines: {}\nprofiles: {'../prod': {}, prod: {}}\n"))
+    assert [(key, problem) for key, problem, _ in error.problems] == [
+        ("profiles.../prod", "'../prod' is not a valid profile name: letters, digits, _ and - only")
+    ]
