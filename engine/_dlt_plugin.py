@@ -66,7 +66,7 @@ class RunjournalCommand:
     command = "runjournal"
     parent = None
     compose = "replace"
-    help_string = "runjournal's commands: run, runs, show, recover, resume... (see `dlt runjournal --help`)"
+    help_string = "runjournal's commands: run, runs, show, recover, resume... (`dlt runjournal COMMAND --help`)"
     description = (
         "runjournal's own command line under dlt's: `dlt runjournal run NAME` is `runjournal run NAME`; "
         "`dlt runjournal COMMAND --help` shows a command's help."
