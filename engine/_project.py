@@ -1,24 +1,29 @@
 """Load the pipelines of a dlt.yml (dlt+'s project format, the subset below), validated before anything runs.
 
-    project = load_project("path/to/dlt.yml")          # or its directory; None: the working directory
+    project = load_project("path/to/dlt.yml", profile="prod")   # or its directory; None: the working directory
     spec = project.pipeline("orders")
     with project.activated():                          # the project's .dlt/ for the whole run
         Runner(spec.build_pipeline(), **spec.runner_kwargs()).run(spec.build_source())
 
-The format::
+The format (the tables of allowed keys are in ``runjournal._project_schema``)::
 
     sources:        {NAME: {type: module.function, with_args: {...}}}
     destinations:   {NAME: {type: duckdb | dlt.destinations.duckdb | ..., **factory configuration}}
     pipelines:      {NAME: {source: NAME, destination: NAME or a destination type, dataset_name: str,
                             run_config: {...}}}                # see runjournal._run_config
+    runtime:        {log_level: ..., ...}                      # dlt's runtime settings
+    profiles:       {NAME: {any of the above: overrides}}      # see runjournal._project_profiles
+    project, datasets, transformations, cache                  # dlt+'s; accepted, named once as not used
 
 Decisions:
 
-- Only those three top-level keys; any other (dlt+'s ``profiles``, ``datasets``, ``project`` ...) is
-  rejected with the allowed list rather than silently ignored. A section left empty counts as empty.
-- ``load_project`` validates every pipeline, source, destination and run_config, and imports every
-  source module (with the dlt.yml directory first on ``sys.path``, as dlt+ does), so a bad reference
-  anywhere fails before any pipeline runs. Importing a module runs its top-level code, and nothing more.
+- The file is checked whole, in two rounds, each collecting every problem into one ProjectError:
+  first everything that imports no user code (keys and their types in the base file and in every
+  profile, required keys, references between pipelines, sources, destinations and trace pipelines,
+  dlt's own destination types and their settings, run_config), then, only for a file without a problem,
+  the source modules (with the dlt.yml directory first on ``sys.path``, as dlt+ does) and destination
+  types from other modules. Importing a module runs its top-level code, and nothing more.
+- Any other top-level key is an error naming the closest allowed one. A section left empty counts as empty.
 - ``source`` is optional: dlt+ requires one even for a pipeline that only receives traces;
   ``build_source()`` of a pipeline without one raises ProjectError.
 - A destination's ``type`` defaults to its name. Its other keys must be fields of the destination's
@@ -28,53 +33,39 @@ Decisions:
   them under the working directory of the pipeline's first run, which a project run must not depend on.
 - dlt's configuration (run_config from providers, sources' ``dlt.config.value`` / ``dlt.secrets.value``
   arguments, destination credentials) is read from the dlt.yml directory's ``.dlt/``: ``activated()``
-  switches dlt's run context to a ``RunContext`` whose run dir is the project directory, the same thing
-  ``DLT_PROJECT_DIR`` does (and which, when set, still wins, as it does in dlt). load_project and the
-  ``build_*`` methods activate it themselves; credentials are resolved while loading, so a run must
-  be inside ``with project.activated():`` for the project's secrets.toml to be seen.
+  switches dlt's run context to one whose run dir is the project directory, the same thing
+  ``DLT_PROJECT_DIR`` does (and which, when set, still wins, as it does in dlt), with the active profile's
+  TOML files first. load_project and the ``build_*`` methods activate it themselves; credentials are
+  resolved while loading, so a run must be inside ``with project.activated():`` for them to be seen.
 """
 
 from __future__ import annotations
 
 import contextlib
+import difflib
 import os
 import sys
 from dataclasses import dataclass
 from typing import Any, Iterator, Optional, Union
 
 import dlt
-import yaml
 from dlt.common.destination import Destination, DestinationCapabilitiesContext
 from dlt.common.destination.exceptions import UnknownDestinationModule
 from dlt.common.destination.reference import DestinationReference
-from dlt.common.runtime.run_context import RunContext, switched_run_context
+from dlt.common.runtime.run_context import switched_run_context
 from dlt.common.storages import FileStorage
 from dlt.extract.exceptions import UnknownSourceReference
 from dlt.extract.reference import SourceReference
 from dlt.pipeline.pipeline import Pipeline
 
-from ._errors import RunnerError
-from ._run_config import RunConfig, RunConfigError, check_mapping, resolve_run_config
+from ._log import logger
+from ._project_file import PROJECT_FILE, ProjectError, read_project_file
+from ._project_profiles import DEFAULT_PROFILE, ProfileRunContext, with_profile
+from ._project_schema import NOT_USED, RUNTIME, Problems, check_document, check_required
+from ._run_config import RunConfig, RunConfigErrors, resolve_run_config
 
-PROJECT_FILE = "dlt.yml"
-TOP_LEVEL_KEYS = ("sources", "destinations", "pipelines")
-SOURCE_KEYS = ("type", "with_args")
-PIPELINE_KEYS = ("source", "destination", "dataset_name", "run_config")
 # Destination settings that are local file paths, which dlt resolves against the first run's working dir.
 LOCAL_PATH_KEYS = {"dlt.destinations.duckdb": "credentials", "dlt.destinations.filesystem": "bucket_url"}
-
-
-class ProjectError(RunnerError):
-    """A dlt.yml that cannot be run: the file (``.path``), the key (``.key``, None: the whole file), what is allowed."""
-
-    exit_code = 2  # a usage error: nothing was run or changed
-
-    def __init__(self, path: str, key: Optional[str], problem: str, origin: Optional[str] = None):
-        self.path = path
-        self.key = key
-        where = f"{key} (from {origin})" if origin else key
-        file = f"{PROJECT_FILE} ({path})"
-        super().__init__(f"{file}: {where}: {problem}" if key else f"{file}: {problem}")
 
 
 @dataclass(frozen=True)
@@ -135,26 +126,60 @@ class _SourceDefinition:
 
 
 class Project:
-    """A loaded, validated dlt.yml. Build with :func:`load_project`."""
+    """A loaded, validated dlt.yml, as its active profile sees it. Build with :func:`load_project`."""
 
-    def __init__(self, path: str, document: dict[str, Any]):
+    def __init__(
+        self, path: str, document: dict[str, Any], profile: str = DEFAULT_PROFILE, problems: Optional[Problems] = None
+    ):
+        """``problems``: those already found in the file's shape; the checks here skip the definitions they name."""
         self.path = path
         self.directory = os.path.dirname(path)
+        self.profile = profile
+        self._runtime = document.get(RUNTIME) if isinstance(document.get(RUNTIME), dict) else None
+        problems = problems if problems is not None else Problems()
         self._destinations = {
-            name: _with_absolute_paths(self.directory, self._destination_definition(name, definition))
-            for name, definition in self._section(document, "destinations").items()
+            name: _with_absolute_paths(self.directory, definition)
+            for name, definition in _definitions(document, "destinations").items()
+            if isinstance(definition["type"], str) and definition["type"]
         }
+        sources = _definitions(document, "sources")
         with self.activated():
-            self._sources = {
-                name: self._source_definition(name, definition)
-                for name, definition in self._section(document, "sources").items()
-            }
-            for name in self._destinations:
-                self._destination(name)  # type and configuration keys, checked up front
-            pipelines = self._section(document, "pipelines")
-            self._pipelines = {
-                name: self._pipeline_spec(name, definition, list(pipelines)) for name, definition in pipelines.items()
-            }
+            self._pipelines = self._checked_without_user_code(_definitions(document, "pipelines"), list(sources), problems)
+            if problems:
+                raise ProjectError.of(path, problems)
+            self._sources = self._imported_sources(sources, problems)
+            if problems:
+                raise ProjectError.of(path, problems)
+
+    def _checked_without_user_code(
+        self, pipelines: dict[str, dict[str, Any]], source_names: list[str], problems: Problems
+    ) -> dict[str, PipelineSpec]:
+        """dlt's own destination types and their settings, the pipelines' references and run_config."""
+        for name, definition in self._destinations.items():
+            if _is_dlt_destination(definition["type"]):
+                self._check_destination(name, problems)
+        specs = {}
+        for name, definition in pipelines.items():
+            spec = self._pipeline_spec(name, definition, source_names, list(pipelines), problems)
+            if spec is not None:
+                specs[name] = spec
+        return specs
+
+    def _imported_sources(self, sources: dict[str, dict[str, Any]], problems: Problems) -> dict[str, _SourceDefinition]:
+        """The user's modules: sources, and destination types from other modules than dlt's."""
+        for name, definition in self._destinations.items():
+            if not _is_dlt_destination(definition["type"]):
+                self._check_destination(name, problems)
+        for spec in self._pipelines.values():
+            destination = spec.destination_name
+            if destination not in self._destinations and not _is_dlt_destination(destination):
+                self._check_destination_type(spec.name, destination, problems)
+        found = {}
+        for name, definition in sources.items():
+            source = self._source_definition(name, definition, problems)
+            if source is not None:
+                found[name] = source
+        return found
 
     @property
     def pipeline_names(self) -> list[str]:
@@ -168,64 +193,26 @@ class Project:
 
     @contextlib.contextmanager
     def activated(self) -> Iterator[None]:
-        """dlt's run context switched to the project directory: its ``.dlt/`` config and secrets apply."""
-        with switched_run_context(RunContext(self.directory)):
+        """dlt's run context switched to the project directory: its ``.dlt/`` config and secrets apply, the
+        active profile's ``<profile>.secrets.toml`` / ``<profile>.config.toml`` first, dlt.yml's ``runtime`` last."""
+        with switched_run_context(ProfileRunContext(self.directory, self.profile, self.path, self._runtime)):
             yield
 
-    def _error(self, key: Optional[str], problem: str) -> ProjectError:
-        return ProjectError(self.path, key, problem)
-
-    def _section(self, document: dict[str, Any], section: str) -> dict[str, Any]:
-        value = document.get(section)
-        if value is None:  # `pipelines:` left empty
-            return {}
-        if not isinstance(value, dict):
-            raise self._error(section, f"must be a mapping of names to definitions; got {type(value).__name__}")
-        for name, definition in value.items():
-            if not isinstance(name, str):
-                raise self._error(f"{section}.{name}", f"names must be strings; got {type(name).__name__}")
-            if not isinstance(definition, dict):
-                raise self._error(f"{section}.{name}", f"must be a mapping; got {type(definition).__name__}")
-        return value
-
-    def _check_keys(self, key: str, definition: dict[str, Any], allowed: tuple[str, ...]) -> None:
-        try:
-            check_mapping(key, definition, allowed)
-        except RunConfigError as exc:
-            raise self._converted(exc) from None
-
-    def _converted(self, exc: RunConfigError) -> ProjectError:
-        return ProjectError(self.path, exc.key, exc.problem, None if exc.origin == PROJECT_FILE else exc.origin)
-
-    def _source_definition(self, name: str, definition: dict[str, Any]) -> _SourceDefinition:
-        key = f"sources.{name}"
-        self._check_keys(key, definition, SOURCE_KEYS)
-        reference = definition.get("type")
-        if not isinstance(reference, str) or not reference:
-            raise self._error(
-                f"{key}.type", "is required: a reference to a @dlt.source or @dlt.resource function, module.function"
-            )
-        with_args = definition.get("with_args")
-        if with_args is None:
-            with_args = {}
-        if not isinstance(with_args, dict):
-            raise self._error(
-                f"{key}.with_args", f"must be a mapping of argument names to values; got {type(with_args).__name__}"
-            )
+    def _source_definition(self, name: str, definition: dict[str, Any], problems: Problems) -> Optional[_SourceDefinition]:
+        reference = definition["type"]
         try:
             factory = SourceReference.find(reference)
         except UnknownSourceReference as exc:
-            raise self._error(f"{key}.type", _import_failure(reference, exc)) from None
-        return _SourceDefinition(factory, dict(with_args))
+            problems.add(f"sources.{name}.type", _import_failure(reference, exc))
+            return None
+        return _SourceDefinition(factory, dict(definition.get("with_args") or {}))
 
-    def _destination_definition(self, name: str, definition: dict[str, Any]) -> dict[str, Any]:
-        definition = {"type": name, **definition}  # dlt+ lets the name stand for the type
-        if not isinstance(definition["type"], str) or not definition["type"]:
-            raise self._error(
-                f"destinations.{name}.type",
-                "must be a dlt destination type such as duckdb, or a reference such as dlt.destinations.duckdb",
-            )
-        return definition
+    def _check_destination(self, name: str, problems: Problems) -> None:
+        try:
+            self._destination(name)
+        except ProjectError as exc:
+            for problem in exc.problems:
+                problems.add(*problem)
 
     def _destination(self, name: str) -> Destination:
         """A fresh destination factory: the one defined in ``destinations:``, or a bare destination type."""
@@ -239,95 +226,106 @@ class Project:
         except UnknownDestinationModule:
             if definition is None:
                 raise  # the caller names the pipeline that refers to it
-            raise self._error(f"{key}.type", f"{definition['type']!r} is not a dlt destination type") from None
+            raise ProjectError(
+                self.path, f"{key}.type", f"{definition['type']!r} is not a dlt destination type"
+            ) from None
         configuration = set(destination.spec.get_resolvable_fields())
         capabilities = set(DestinationCapabilitiesContext.get_resolvable_fields())
         unknown = [k for k in config if k not in configuration | capabilities]
         if unknown:
-            raise self._error(
-                f"{key}.{unknown[0]}",
-                f"{unknown[0]!r} is not a setting of destination type {destination.destination_type}; "
-                f"allowed: type, {', '.join(sorted(configuration))} or a destination capability",
-            )
+            problems = Problems()
+            for setting in unknown:
+                close = difflib.get_close_matches(setting, sorted(configuration), n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                problems.add(
+                    f"{key}.{setting}",
+                    f"{setting!r} is not a setting of destination type {destination.destination_type}; "
+                    f"allowed: type, {', '.join(sorted(configuration))} or a destination capability{hint}",
+                )
+            raise ProjectError.of(self.path, problems)
         return destination
 
-    def _pipeline_spec(self, name: str, definition: dict[str, Any], pipeline_names: list[str]) -> PipelineSpec:
+    def _check_destination_type(self, pipeline: str, destination: str, problems: Problems) -> None:
+        """A pipeline's destination that is not defined in destinations must be a destination type."""
+        try:
+            Destination.from_reference(destination)
+        except UnknownDestinationModule:
+            defined = ", ".join(self._destinations) or "none"
+            problems.add(
+                f"pipelines.{pipeline}.destination",
+                f"{destination!r} is neither defined in destinations (defined: {defined}) nor a dlt destination type",
+            )
+
+    def _pipeline_spec(
+        self, name: str, definition: dict[str, Any], source_names: list[str], pipeline_names: list[str],
+        problems: Problems,
+    ) -> Optional[PipelineSpec]:
         key = f"pipelines.{name}"
-        self._check_keys(key, definition, PIPELINE_KEYS)
+        found = len(problems.items)
         try:
             FileStorage.validate_file_name_component(name)  # dlt's own check of pipeline names
         except ValueError as exc:
-            raise self._error(key, f"{name!r} is not a valid pipeline name: {exc}") from None
+            problems.add(key, f"{name!r} is not a valid pipeline name: {exc}")
         source = definition.get("source")
-        if source is not None and (not isinstance(source, str) or source not in self._sources):
-            defined = ", ".join(self._sources) or "none"
-            raise self._error(f"{key}.source", f"{source!r} is not defined in sources; defined: {defined}")
+        if isinstance(source, str) and source not in source_names:
+            defined = ", ".join(source_names) or "none"
+            problems.add(f"{key}.source", f"{source!r} is not defined in sources; defined: {defined}")
         destination = definition.get("destination")
-        if not isinstance(destination, str) or not destination:
-            raise self._error(
-                f"{key}.destination", "is required: a name from destinations or a destination type such as duckdb"
-            )
-        if destination not in self._destinations:
-            try:
-                self._destination(destination)
-            except UnknownDestinationModule:
-                defined = ", ".join(self._destinations) or "none"
-                raise self._error(
-                    f"{key}.destination",
-                    f"{destination!r} is neither defined in destinations (defined: {defined}) "
-                    "nor a dlt destination type",
-                ) from None
-        dataset_name = definition.get("dataset_name")
-        if dataset_name is not None and not isinstance(dataset_name, str):
-            raise self._error(f"{key}.dataset_name", f"must be a string; got {type(dataset_name).__name__}")
+        if isinstance(destination, str) and destination not in self._destinations and _is_dlt_destination(destination):
+            self._check_destination_type(name, destination, problems)
+        run_config = definition.get("run_config")
         try:
-            run_config = resolve_run_config(name, definition.get("run_config"), pipeline_names)
-        except RunConfigError as exc:
-            raise self._converted(exc) from None
-        return PipelineSpec(name, source, destination, dataset_name, self, run_config)
+            run_config = resolve_run_config(name, run_config if isinstance(run_config, dict) else None, pipeline_names)
+        except RunConfigErrors as exc:
+            for error in exc.errors:
+                problems.add(error.key, error.problem, None if error.origin == PROJECT_FILE else error.origin)
+            return None
+        if len(problems.items) > found:
+            return None
+        return PipelineSpec(name, source, destination, definition.get("dataset_name"), self, run_config)
 
 
-def load_project(path: Union[str, os.PathLike, None] = None) -> Project:
-    """Read and validate a dlt.yml (or the one in directory ``path``; None: the working directory)."""
-    file_path = _project_file(path)
-    document = _read_yaml(file_path)
-    if not isinstance(document, dict):
-        allowed = ", ".join(TOP_LEVEL_KEYS)
-        problem = f"the top level must be a mapping with keys {allowed}; got {_kind(document)}"
-        raise ProjectError(file_path, None, problem)
-    unknown = [k for k in document if k not in TOP_LEVEL_KEYS]
-    if unknown:
-        raise ProjectError(file_path, str(unknown[0]), f"unknown top-level key; allowed: {', '.join(TOP_LEVEL_KEYS)}")
+def load_project(path: Union[str, os.PathLike, None] = None, profile: Optional[str] = None) -> Project:
+    """Read and validate a dlt.yml (or the one in directory ``path``; None: the working directory) as
+    ``profile`` (None: dev) sees it. Every problem is reported at once, before any user module is imported."""
+    file_path, document = read_project_file(path)
+    problems = Problems()
+    check_document(document, problems)
+    active = with_profile(document, profile or DEFAULT_PROFILE, problems)
+    check_required(active, problems)
     # modules next to dlt.yml are importable by their plain names, as in dlt+
     directory = os.path.dirname(file_path)
     if directory not in sys.path:
         sys.path.insert(0, directory)
-    return Project(file_path, document)
+    project = Project(file_path, active, profile or DEFAULT_PROFILE, problems)
+    unused = [section for section in NOT_USED if section in active]
+    if unused:
+        logger.warning(
+            "dlt.yml (%s): %s not used by runjournal (dlt+ features); accepted and ignored",
+            file_path, ", ".join(unused) + (" is" if len(unused) == 1 else " are"),
+        )
+    return project
 
 
-def _project_file(path: Union[str, os.PathLike, None]) -> str:
-    file_path = os.path.abspath(os.fspath(path) if path is not None else os.getcwd())
-    if os.path.isdir(file_path):
-        file_path = os.path.join(file_path, PROJECT_FILE)
-    if not os.path.isfile(file_path):
-        raise ProjectError(file_path, None, "file not found")
-    return file_path
+def _definitions(document: dict[str, Any], section: str) -> dict[str, dict[str, Any]]:
+    """A section's well-formed definitions (copies); the shape check has reported the others.
+
+    A destination without a type has its name as type, as in dlt+.
+    """
+    value = document.get(section)
+    if not isinstance(value, dict):  # `pipelines:` left empty counts as empty
+        return {}
+    definitions = {name: dict(d) for name, d in value.items() if isinstance(name, str) and isinstance(d, dict)}
+    if section == "destinations":
+        for name, definition in definitions.items():
+            if definition.get("type") is None:
+                definition["type"] = name
+    return definitions
 
 
-def _read_yaml(file_path: str) -> Any:
-    try:
-        with open(file_path, encoding="utf-8") as f:
-            return yaml.safe_load(f)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        raise ProjectError(file_path, None, f"{where}YAML syntax error: {exc.problem or exc.context}") from None
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise ProjectError(file_path, None, f"cannot be read as YAML: {exc}") from None
-
-
-def _kind(value: Any) -> str:
-    return "an empty file" if value is None else f"a {type(value).__name__}"
+def _is_dlt_destination(destination_type: str) -> bool:
+    """dlt's own destination types can be checked without importing the user's code."""
+    return DestinationReference.normalize_type(destination_type).startswith("dlt.destinations.")
 
 
 def _import_failure(reference: str, exc: UnknownSourceReference) -> str:

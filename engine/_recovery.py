@@ -92,7 +92,8 @@ def runner_for(journal: Journal, run: Run, *, progress: Any = None) -> Iterator[
     """
     project = project_of(run.config)
     if project is not None:
-        with project_runner(*project, journal, progress=progress) as found:
+        path, pipeline_name, profile = project
+        with project_runner(path, pipeline_name, journal, progress=progress, profile=profile) as found:
             yield found
         return
     runner = _attached_runner(journal, run)

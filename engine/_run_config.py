@@ -33,6 +33,7 @@ Unlike dlt+, numbers may be floats (waits of 0.5 s); ``max_attempts`` must be a 
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Optional, Sequence
 
@@ -78,6 +79,14 @@ class RunConfigError(ValueError):
         super().__init__(f"{key}: {problem}")
 
 
+class RunConfigErrors(ValueError):
+    """Every bad run_config setting of a pipeline, found at once."""
+
+    def __init__(self, errors: list[RunConfigError]):
+        self.errors = errors
+        super().__init__("; ".join(str(e) for e in errors))
+
+
 @dataclass(frozen=True)
 class Setting:
     value: Any
@@ -114,54 +123,76 @@ class RunConfig:
 
 
 def resolve_run_config(pipeline_name: str, yml_run_config: Any, pipeline_names: Sequence[str]) -> RunConfig:
-    """Merge providers over dlt.yml, then validate. Must run inside the project's dlt run context."""
+    """Merge providers over dlt.yml, then validate; RunConfigErrors lists every bad setting.
+
+    Must run inside the project's dlt run context.
+    """
     prefix = f"pipelines.{pipeline_name}.run_config"
-    yml_settings = _yml_settings(prefix, yml_run_config)
+    errors: list[RunConfigError] = []
+    yml_settings = _yml_settings(prefix, yml_run_config, errors)
     for section in (prefix, "run_config"):
-        _check_provider_section_keys(section)
+        errors.extend(_check_provider_section_keys(section))
     settings = {}
     for path in SETTINGS:
         setting = _provider_setting(pipeline_name, path) or yml_settings.get(path)
         if setting is not None:
             settings[path] = setting
-    return _validated(pipeline_name, settings, pipeline_names)
+    run_config = _validated(pipeline_name, settings, pipeline_names, errors)
+    if errors:
+        raise RunConfigErrors(errors)
+    return run_config
 
 
-def _yml_settings(prefix: str, run_config: Any) -> dict[str, Setting]:
+def _yml_settings(prefix: str, run_config: Any, errors: list[RunConfigError]) -> dict[str, Setting]:
     """dlt.yml's run_config as settings by path; unknown keys are errors (dlt+ validates the same way)."""
     if run_config is None:  # `run_config:` left empty: the defaults, as in dlt+
         return {}
-    check_mapping(prefix, run_config, RUN_CONFIG_KEYS)
+    problems = check_mapping(prefix, run_config, RUN_CONFIG_KEYS)
+    errors.extend(problems)
+    if problems and not isinstance(run_config, Mapping):
+        return {}
     settings = {}
     for key, value in run_config.items():
+        if key not in RUN_CONFIG_KEYS:
+            continue
         if key == "retry_policy":
-            check_mapping(f"{prefix}.retry_policy", value, RETRY_POLICY_KEYS)
+            policy_problems = check_mapping(f"{prefix}.retry_policy", value, RETRY_POLICY_KEYS)
+            errors.extend(policy_problems)
+            if not isinstance(value, Mapping):
+                continue
             for policy_key, policy_value in value.items():
-                key_path = f"{prefix}.retry_policy.{policy_key}"
-                settings[f"retry_policy.{policy_key}"] = Setting(policy_value, key_path, DLT_YML)
+                if policy_key in RETRY_POLICY_KEYS:
+                    key_path = f"{prefix}.retry_policy.{policy_key}"
+                    settings[f"retry_policy.{policy_key}"] = Setting(policy_value, key_path, DLT_YML)
         else:
             settings[key] = Setting(value, f"{prefix}.{key}", DLT_YML)
     return settings
 
 
-def check_mapping(key: str, value: Any, allowed: Sequence[str], origin: str = DLT_YML) -> None:
+def check_mapping(key: str, value: Any, allowed: Sequence[str], origin: str = DLT_YML) -> list[RunConfigError]:
+    """The problems of a mapping that should have only ``allowed`` keys: not a mapping, or each unknown key."""
     if not isinstance(value, Mapping):
-        raise RunConfigError(key, f"must be a mapping with keys {', '.join(allowed)}; got {_show(value)}", origin)
-    unknown = [k for k in value if k not in allowed]
-    if unknown:
-        raise RunConfigError(
-            f"{key}.{unknown[0]}", f"unknown key {unknown[0]!r}; allowed: {', '.join(allowed)}", origin
-        )
+        return [RunConfigError(key, f"must be a mapping with keys {', '.join(allowed)}; got {_show(value)}", origin)]
+    return [RunConfigError(f"{key}.{k}", unknown_key(k, allowed), origin) for k in value if k not in allowed]
 
 
-def _check_provider_section_keys(section: str) -> None:
+def unknown_key(key: Any, allowed: Sequence[str]) -> str:
+    """What to say of a key that is not allowed: the allowed ones, and the closest if it looks misspelt."""
+    close = difflib.get_close_matches(str(key), list(allowed), n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return f"unknown key {key!r}; allowed: {', '.join(allowed)}{hint}"
+
+
+def _check_provider_section_keys(section: str) -> list[RunConfigError]:
     """A misspelt key in a config.toml table would otherwise be ignored without a word."""
+    errors = []
     for provider in dlt.config.config_providers:
         value, origin = _provider_value(provider, section)
         if isinstance(value, Mapping):
-            check_mapping(section, value, RUN_CONFIG_KEYS, origin)
+            errors.extend(check_mapping(section, value, RUN_CONFIG_KEYS, origin))
             if isinstance(value.get("retry_policy"), Mapping):
-                check_mapping(f"{section}.retry_policy", value["retry_policy"], RETRY_POLICY_KEYS, origin)
+                errors.extend(check_mapping(f"{section}.retry_policy", value["retry_policy"], RETRY_POLICY_KEYS, origin))
+    return errors
 
 
 def _provider_setting(pipeline_name: str, path: str) -> Optional[Setting]:
@@ -188,13 +219,27 @@ def _provider_value(provider: Any, key: str) -> tuple[Any, str]:
     return value, f"{provider.name} ({locations})" if locations else provider.name
 
 
-def _validated(pipeline_name: str, settings: dict[str, Setting], pipeline_names: Sequence[str]) -> RunConfig:
-    values = {path: _VALIDATORS[path](s, pipeline_name, pipeline_names) for path, s in settings.items()}
+def _validated(
+    pipeline_name: str, settings: dict[str, Setting], pipeline_names: Sequence[str], errors: list[RunConfigError]
+) -> Optional[RunConfig]:
+    values = {}
+    for path, setting in settings.items():
+        try:
+            values[path] = _VALIDATORS[path](setting, pipeline_name, pipeline_names)
+        except RunConfigError as exc:
+            errors.append(exc)
+    if errors:
+        return None  # the policy below is built from valid values only
+    try:
+        retry_policy = _retry_policy(settings, values)
+    except RunConfigError as exc:
+        errors.append(exc)
+        return None
     return RunConfig(
         run_from_clean_folder=values.get("run_from_clean_folder", DEFAULTS["run_from_clean_folder"]),
         store_trace_info=values.get("store_trace_info", DEFAULTS["store_trace_info"]),
         store_load_info=values.get("store_load_info", DEFAULTS["store_load_info"]),
-        retry_policy=_retry_policy(settings, values),
+        retry_policy=retry_policy,
         retry_pipeline_steps=values.get("retry_pipeline_steps", DEFAULTS["retry_pipeline_steps"]),
         origins={path: setting.origin for path, setting in settings.items()},
     )

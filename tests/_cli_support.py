@@ -13,12 +13,14 @@ from typing import Any, Optional
 from runjournal.journal import AttemptEnd, AttemptStart, Journal, NewRun, RunChange, Transition
 
 RUNJOURNAL = Path(sys.executable).parent / "runjournal"
+DLT = Path(sys.executable).parent / "dlt"
 
 
 def cli(
-    *args: str, url: Optional[str] = None, timeout: float = 60, cwd: Optional[str] = None, **env: str
+    *args: str, url: Optional[str] = None, timeout: float = 60, cwd: Optional[str] = None, program: Path = RUNJOURNAL,
+    **env: str,
 ) -> subprocess.CompletedProcess:
-    """``runjournal *args`` in a subprocess, with RUNJOURNAL_URL=url; never through a shell."""
+    """``runjournal *args`` (or ``program *args``) in a subprocess, with RUNJOURNAL_URL=url; never through a shell."""
     environ = dict(os.environ)
     environ.pop("COLUMNS", None)
     environ["NO_COLOR"] = "1"
@@ -26,7 +28,7 @@ def cli(
         environ["RUNJOURNAL_URL"] = url
     environ.update(env)
     return subprocess.run(
-        [str(RUNJOURNAL), *args], capture_output=True, text=True, env=environ, timeout=timeout, check=False,
+        [str(program), *args], capture_output=True, text=True, env=environ, timeout=timeout, check=False,
         cwd=cwd,
     )
 

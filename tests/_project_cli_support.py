@@ -53,6 +53,18 @@ pipelines:
     dataset_name: broken
 '''
 
+# A dlt.yml with a retry policy type that does not exist: refused before anything runs.
+BAD_DLT_YML = f"""
+sources:
+  numbers: {{type: numbers_source.numbers}}
+pipelines:
+  {PIPELINE}:
+    source: numbers
+    destination: duckdb
+    run_config:
+      retry_policy: {{type: exponential}}
+"""
+
 
 def write_project(directory: Path, yml: str = DLT_YML) -> Path:
     directory.mkdir(parents=True, exist_ok=True)

@@ -7,7 +7,7 @@ import json
 from runjournal.journal import Journal
 
 from ._cli_support import cli
-from ._project_cli_support import DATASET, PIPELINE, rows, write_project
+from ._project_cli_support import BAD_DLT_YML, DATASET, PIPELINE, rows, write_project
 
 
 def test_run_prints_each_transition_and_the_load_info_and_journals_the_project(tmp_path, journal_url):
@@ -57,16 +57,7 @@ def test_a_failed_run_exits_1_naming_the_run(tmp_path, journal_url):
 
 
 def test_a_bad_dlt_yml_exits_2_and_runs_nothing(tmp_path, journal_url):
-    project = write_project(tmp_path / "project", yml=f"""
-        sources:
-          numbers: {{type: numbers_source.numbers}}
-        pipelines:
-          {PIPELINE}:
-            source: numbers
-            destination: duckdb
-            run_config:
-              retry_policy: {{type: exponential}}
-    """)
+    project = write_project(tmp_path / "project", yml=BAD_DLT_YML)
     result = cli("run", PIPELINE, "--project", str(project), url=journal_url, DLT_DATA_DIR=str(tmp_path / "dlt"))
     assert result.returncode == 2, result.stdout + result.stderr
     assert "retry_policy.type" in result.stderr and "none, fixed, backoff" in result.stderr

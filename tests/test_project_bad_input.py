@@ -51,17 +51,19 @@ def test_yaml_syntax_error_names_line(tmp_path):
 
 def test_top_level_list_is_not_a_mapping(tmp_path):
     error = error_for(tmp_path, "- pipelines\n")
-    assert "top level must be a mapping with keys sources, destinations, pipelines; got a list" in str(error)
+    assert "top level must be a mapping with keys sources, destinations, pipelines, runtime, profiles" in str(error)
+    assert str(error).endswith("; got a list")
 
 
 def test_empty_file_is_not_a_mapping(tmp_path):
     assert "got an empty file" in str(error_for(tmp_path, ""))
 
 
-def test_unknown_top_level_key(tmp_path):
-    error = error_for(tmp_path, "profiles: {}\npipelines: {}\n")
-    assert error.key == "profiles"
-    assert "allowed: sources, destinations, pipelines" in str(error)
+def test_misspelt_top_level_key_names_the_closest(tmp_path):
+    error = error_for(tmp_path, "pipeline: {}\ndestinations: {}\n")
+    assert error.key == "pipeline"
+    assert "allowed: sources, destinations, pipelines, runtime, profiles" in str(error)
+    assert "did you mean 'pipelines'?" in str(error)
 
 
 def test_pipeline_unknown_key(tmp_path):

@@ -143,6 +143,9 @@ def _header(story: Any, now: float) -> Table:
         ("duration", Text(human_duration(run.duration))),
         ("heartbeat", Text(heartbeat)),
     ]
+    profile = (run.config or {}).get("profile")
+    if profile:  # a dlt.yml run: the profile it ran as
+        rows.insert(3, ("profile", Text(profile)))
     if run.presumed_crash:
         rows.append(("crash", Text(f"{_evidence_text(run.presumed_crash)}; not journaled yet "
                                    "(`runjournal recover` journals and recovers it)", style="red")))

@@ -119,7 +119,13 @@ def resume(run_id: str, as_json: bool) -> None:
     metavar="PATH",
     help="The dlt.yml, or the directory holding it (default: the working directory).",
 )
-def run_pipeline(pipeline: str, project: Optional[str]) -> None:
+@click.option(
+    "--profile",
+    metavar="NAME",
+    help="The dlt.yml profile to run as: its overrides and .dlt/NAME.secrets.toml, NAME.config.toml "
+    "(default: dev).",
+)
+def run_pipeline(pipeline: str, project: Optional[str], profile: Optional[str]) -> None:
     """Run a pipeline of a dlt.yml through the engine, printing each state transition and the load info.
 
     PIPELINE is a pipeline defined in the project's dlt.yml. The run's settings come from its
@@ -127,17 +133,17 @@ def run_pipeline(pipeline: str, project: Optional[str]) -> None:
     then RUN_CONFIG__...). A bad dlt.yml runs nothing (exit 2); a failed run exits 1, with its id
     for `runjournal show` and `runjournal resume`.
     """
-    run_project_pipeline(pipeline, project, journal_url())
+    run_project_pipeline(pipeline, project, journal_url(), profile)
 
 
-def run_project_pipeline(pipeline: str, project: Optional[str], url: str) -> None:
+def run_project_pipeline(pipeline: str, project: Optional[str], url: str, profile: Optional[str] = None) -> None:
     """Run a dlt.yml pipeline, printing as `runjournal run` does; shared with `dlt pipeline NAME run`."""
     from runjournal._project_run import project_runner
 
     from ._printer import TransitionPrinter
 
     printer = TransitionPrinter(sys.stderr)
-    with project_runner(project, pipeline, url, progress=printer) as (runner, build_source):
+    with project_runner(project, pipeline, url, progress=printer, profile=profile) as (runner, build_source):
         try:
             info = runner.run(build_source())
         except (Exception, KeyboardInterrupt):  # noqa: BLE001 - the journal has the whole story
