@@ -18,7 +18,7 @@ from tenacity import RetryCallState, Retrying
 
 from runjournal.journal import AttemptEnd, AttemptStart, Journal, NewRun, Owner, Run, RunChange, Transition
 
-from . import _load_info, _process, _steps, _traces
+from . import _load_info, _otel, _process, _steps, _traces
 from ._alerts import Alert, send_alert
 from ._callbacks import Callbacks
 from ._heartbeat import Heartbeat
@@ -122,6 +122,7 @@ class JournaledRun(MachineModel):
         self.normalize_kwargs: dict[str, Any] = {}
         self.load_kwargs: dict[str, Any] = {}
         self.callbacks = Callbacks(pipeline.collector)
+        self.spans = _otel.NO_SPANS  # OpenTelemetry spans, once the run has an id (and a tracer is configured)
         self.run_id: Optional[str] = None
         self.seq = 0
         self.attempt = 0
@@ -178,6 +179,7 @@ class JournaledRun(MachineModel):
             )
         self.seq = transition.seq
         self._open_attempt_end = None
+        self.spans.transition(transition)
         self._log(transition.dest).info(
             "%s -> %s (%s)%s", transition.source, transition.dest, transition.trigger,
             f" {transition.details}" if transition.details else "",
@@ -223,8 +225,9 @@ class JournaledRun(MachineModel):
             self._start()
         else:
             self._take_up(self.continuation)
+        self.spans = _otel.run_spans(self.run_id, self.pipeline.pipeline_name, self.attempt)
         with Heartbeat(self.journal_store, self.run_id, self.options.heartbeat_interval), \
-                signals.intercepted_signals():
+                signals.intercepted_signals(), self.spans:
             try:
                 result = self._drive()
             except BaseException as exc:
@@ -392,7 +395,7 @@ class JournaledRun(MachineModel):
     # log lines and alerts
 
     def _log(self, state: Optional[str] = None) -> RunLog:
-        return RunLog(self.run_id, self.pipeline.pipeline_name, state or self.state)
+        return RunLog(self.run_id, self.pipeline.pipeline_name, state or self.state, trace_id=self.spans.trace_id)
 
     def _warn_failed_attempt(self, then: str) -> None:
         failure = self.failure

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from typing import Iterator, Optional, Sequence, Union
 
-from . import _prune, _queries, _revisions, _store
+from . import _fleet, _prune, _queries, _revisions, _store
 from ._dialects import Database, Session, open_database
 from ._errors import DatabaseError, JournalError, JournalSchemaError, JournalUnavailable, RunNotReclaimable
 from ._outbox import OUTBOXES, Outbox
@@ -226,6 +226,18 @@ class Journal:
         """How many jobs each of these runs recorded as failed (runs without any are left out)."""
         with self._read() as session:
             return _queries.failed_job_counts(session, run_ids)
+
+    def pipeline_summaries(self, *, day_ago: float) -> tuple[list[_fleet.PipelineSummary], list[Run]]:
+        """Every pipeline's last run, last success, failing streak and runs since ``day_ago``, with every
+        run journaled running (for the reader to tell which are crashed), in one transaction."""
+        with self._read() as session:
+            return _fleet.pipeline_summaries(session, day_ago=day_ago), _fleet.running_runs(session)
+
+    def metrics_snapshot(self, *, since: float) -> _fleet.MetricsSnapshot:
+        """Runs and attempts counted by pipeline, the durations of the runs finished since ``since``, and
+        the runs journaled running, in one transaction."""
+        with self._read() as session:
+            return _fleet.metrics_snapshot(session, since=since)
 
     def list_operations(self, *, pipeline: Optional[str] = None) -> list[Operation]:
         """Operator actions, newest first."""

@@ -50,7 +50,7 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except Exception as exc:  # noqa: BLE001 - errors raised on purpose carry their exit code; bugs re-raised
             code = getattr(exc, "exit_code", None)
-            if not isinstance(code, int) or isinstance(exc, click.ClickException):
+            if not isinstance(code, int) or isinstance(exc, (click.ClickException, click.exceptions.Exit)):
                 raise
             fail(str(exc), code)
 

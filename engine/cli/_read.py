@@ -23,21 +23,6 @@ def _statuses(_ctx: click.Context, _param: click.Parameter, values: tuple[str, .
     return statuses
 
 
-def _runs_as_seen(jnl, *, pipeline, status, since, limit):
-    """Up to ``limit`` + 1 runs, newest first, as readers see them; a status filter applies to what is shown."""
-    from runjournal._crashes import as_seen
-
-    fetch_limit = None if limit is None else limit + 1
-    asked = status
-    if status is not None and {"running", "crashed"} & set(status):
-        # A running run may be shown crashed: "crashed" must find it, "running" must not show it.
-        asked, fetch_limit = sorted(set(status) | {"running"}), None
-    found = [as_seen(run) for run in jnl.list_runs(pipeline=pipeline, status=asked, since=since, limit=fetch_limit)]
-    if status is not None:
-        found = [run for run in found if run.status in status]
-    return found if limit is None else found[: limit + 1]
-
-
 @main.command(epilog=EPILOG)
 @click.option("--pipeline", "-p", metavar="NAME", help="Only runs of this pipeline.")
 @click.option(
@@ -62,7 +47,10 @@ def runs(
     with reading_journal() as jnl:
         found, failed_jobs = [], {}
         if jnl is not None:
-            found = _runs_as_seen(jnl, pipeline=pipeline, status=status, since=since, limit=limit or None)
+            from runjournal._crashes import list_as_seen
+
+            # one more than asked, to tell whether there are more
+            found = list_as_seen(jnl, pipeline=pipeline, status=status, since=since, limit=limit + 1 if limit else None)
             failed_jobs = jnl.failed_job_counts([run.id for run in found[: limit or None]])
     more = bool(limit) and len(found) > limit
     found = found[:limit] if limit else found
