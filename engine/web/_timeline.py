@@ -82,8 +82,7 @@ def timeline(run, transitions: Sequence, now: float) -> Optional[Timeline]:
     if death_at is not None:
         attempt, state, at = death_at
         death = Death(x_of(at), row_y[attempt] + ROW_H / 2, state)
-    ticks = tuple(Tick(x_of(start + offset), "+" + human_duration(offset) if offset else "0")
-                  for offset in _tick_offsets(end - start))
+    ticks = tuple(Tick(x_of(start + offset), _offset_text(offset)) for offset in _tick_offsets(end - start))
     return Timeline(WIDTH, AXIS_H + len(attempts) * ROW_H + 6, LABEL_W,
                     tuple((row_y[a], f"attempt {a}") for a in attempts), tuple(bars), ticks, death,
                     human_duration(end - start))
@@ -107,6 +106,12 @@ def _pieces(run, transitions: Sequence, now: float):
             pieces.append((entered.attempt, state, entered.at, last_sign, False))
             death = (entered.attempt, state, last_sign)
     return pieces, death
+
+
+def _offset_text(offset: float) -> str:
+    if not offset:
+        return "0"
+    return f"+{offset * 1000:.0f}ms" if offset < 1 else "+" + human_duration(offset)
 
 
 def _tick_offsets(span: float) -> list[float]:
