@@ -57,6 +57,8 @@ runs = Table(
     Index(None, "started_at"),
     Index(None, "pipeline_name", "started_at"),
     Index(None, "status", "started_at"),
+    # The fleet view: each pipeline's last success and failing streak, and runs counted by pipeline and status.
+    Index(None, "pipeline_name", "status", "started_at"),
 )
 
 attempts = Table(
