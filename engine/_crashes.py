@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import replace
-from typing import Any, Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 from runjournal.journal import Journal, Run
 
@@ -52,11 +52,12 @@ def list_as_seen(
     status: Optional[Sequence[str]] = None,
     since: Optional[float] = None,
     until: Optional[float] = None,
+    labels: Optional[Mapping[str, str]] = None,
     limit: Optional[int] = None,
 ) -> list[Run]:
     """Up to ``limit`` runs, newest first, as readers see them (:func:`as_seen`); a ``status`` filter applies
     to what is shown, so "crashed" finds a running run whose process is gone and "running" does not."""
-    window = {"pipeline": pipeline, "since": since, "until": until}
+    window = {"pipeline": pipeline, "since": since, "until": until, "labels": labels}
     if status is None or not {"running", "crashed"} & set(status):
         return [as_seen(run) for run in journal.list_runs(status=status, limit=limit, **window)]
     # Running runs are few, and any of them may be shown crashed: read them all, the rest up to the limit.

@@ -4,13 +4,13 @@ The overview's last success and failing streak of every pipeline, and the metric
 and status, are index ranges then, however long the journal's history.
 
 Revision ID: 0008
-Revises: 0004
+Revises: 0005
 """
 
 from alembic import op
 
 revision = "0008"
-down_revision = "0004"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
