@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Iterator, Optional
 
-from runjournal.journal import AttemptEnd, RunChange
+from runjournal.journal import AttemptEnd, NewRun, RunChange
 
 from ._cli_support import RUNJOURNAL, Filler, _Clock
 
@@ -92,6 +92,7 @@ class Fleet:
     running: str
     crashed: str  # journaled running; its heartbeat stopped long ago on another host
     evil: str  # failed, in the pipeline named EVIL_PIPELINE, with an error message made to inject markup
+    labeled: str  # done, launched by an Airflow DAG (labels airflow.dag_id and airflow.task_id)
 
 
 def fleet(journal_url: str) -> Fleet:
@@ -105,7 +106,8 @@ def fleet(journal_url: str) -> Fleet:
         crashed = filler.running("payments", at=now - 3600)
         filler.journal.beat(crashed, at=now - 3000)
         evil = _evil_failure(filler, now - 100)
-        return Fleet(done, failed, running, crashed, evil)
+        labeled = _labeled_success(filler, now - 400)
+        return Fleet(done, failed, running, crashed, evil, labeled)
     finally:
         filler.close()
 
@@ -120,4 +122,18 @@ def _evil_failure(filler: Filler, at: float) -> str:
                                         exception_message=EVIL_ERROR, error_class="terminal"))
     filler._move(run_id, 1, "store_trace", "failed", "give_up", clock.next(),
                  change=RunChange(status="failed", finished=True, error_type="ValueError", error_message=EVIL_ERROR))
+    return run_id
+
+
+LABELS = {"airflow.dag_id": "customers_daily", "airflow.task_id": "load"}
+
+
+def _labeled_success(filler: Filler, at: float) -> str:
+    run_id = filler.journal.start_run(
+        NewRun(pipeline_name="customers", host="worker-2", pid=77, config={}, labels=LABELS), at=at)
+    clock = _Clock(at, 0.1)
+    filler._walk(run_id, ["created", "clean_folder", "sync", "finalize_pending", "extract", "normalize", "load"], clock)
+    filler._move(run_id, 1, "load", "store_trace", "attempt_done", clock.next(),
+                 attempt_end=AttemptEnd(1, clock.now, "succeeded"))
+    filler._move(run_id, 1, "store_trace", "done", "finish", clock.next(), change=RunChange(status="done", finished=True))
     return run_id

@@ -59,6 +59,13 @@ def test_runs_list_filters_by_pipeline_status_and_since_and_pages(site):
     second = json.loads(get(base + f"/api/runs?limit=2&before={first[-1]['id']}").body)["runs"]
     everything = json.loads(get(base + "/api/runs?limit=0").body)["runs"]
     assert [r["id"] for r in first + second] == [r["id"] for r in everything[:4]]
+    labeled = get(base + "/runs?label=airflow.dag_id%3Dcustomers_daily")
+    assert re.findall(r'href="/runs/([0-9a-f]+)"', labeled.body) == [runs.labeled]
+    assert "airflow.dag_id=customers_daily" in labeled.body  # the run's labels are shown, and kept in the form
+    both = get(base + "/api/runs?label=airflow.dag_id%3Dcustomers_daily&label=airflow.task_id%3Dload")
+    assert [r["id"] for r in json.loads(both.body)["runs"]] == [runs.labeled]
+    assert json.loads(get(base + "/api/runs?label=airflow.dag_id%3Dother").body)["runs"] == []
+    assert get(base + "/runs?label=no-equals-sign").status == 400
     bad = get(base + "/runs?status=exploded")
     assert bad.status == 400 and "exploded" in bad.body and "crashed" in bad.body
     assert get(base + "/runs?since=yesterdayish").status == 400

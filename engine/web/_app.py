@@ -176,7 +176,20 @@ def _run_filter(request: Request) -> _views.RunFilter:
         except ValueError as exc:
             raise BadQuery(f"since: {exc}") from None
     return _views.RunFilter(pipeline=query.get("pipeline") or None, statuses=statuses or None, since=since,
-                            since_text=query.get("since") or None, before=query.get("before") or None)
+                            since_text=query.get("since") or None, labels=_labels(query.getlist("label")),
+                            before=query.get("before") or None)
+
+
+def _labels(values: list[str]) -> Optional[dict[str, str]]:
+    """``label=key=value`` parameters (repeatable: runs with all of them); empty ones are the form's blank field."""
+    from runjournal._labels import LabelError, parse_label_filter
+
+    texts = [text.strip() for text in values if text.strip()]
+    try:
+        pairs = [parse_label_filter(text) for text in texts]
+    except LabelError as exc:
+        raise BadQuery(f"label: {str(exc).replace('--label', 'label')}") from None
+    return dict(pairs) or None
 
 
 def _limit(request: Request) -> int:

@@ -53,14 +53,20 @@ class RunFilter:
     statuses: Optional[tuple[str, ...]] = None
     since: Optional[float] = None
     since_text: Optional[str] = None  # as the user wrote it (30m), for links
+    labels: Optional[dict[str, str]] = None  # runs with all of these labels
     before: Optional[str] = None  # a run id: the page starts after it (older runs)
 
-    def as_query(self, **change: Any) -> dict[str, str]:
+    def as_query(self, **change: Any) -> list[tuple[str, str]]:
         """The filter as query parameters, for links to other pages of the same list."""
         values = {**self.__dict__, **change}
         query = {"pipeline": values["pipeline"], "status": ",".join(values["statuses"] or ()) or None,
                  "since": values["since_text"], "before": values["before"]}
-        return {key: value for key, value in query.items() if value}
+        pairs = [(key, value) for key, value in query.items() if value]
+        return pairs + [("label", f"{key}={value}") for key, value in (values["labels"] or {}).items()]
+
+    @property
+    def label_texts(self) -> list[str]:
+        return [f"{key}={value}" for key, value in (self.labels or {}).items()]
 
 
 @dataclass(frozen=True)
@@ -75,7 +81,7 @@ def runs_page(jnl: Optional[Journal], chosen: RunFilter, *, limit: int = PAGE_SI
         return RunsPage([], {}, None)
     until = jnl.get_run(chosen.before).started_at if chosen.before else None
     found = list_as_seen(jnl, pipeline=chosen.pipeline, status=chosen.statuses, since=chosen.since, until=until,
-                         limit=limit + 1 if limit else None)
+                         labels=chosen.labels, limit=limit + 1 if limit else None)
     shown = found[:limit] if limit else found
     older = shown[-1].id if limit and len(found) > limit else None
     return RunsPage(shown, jnl.failed_job_counts([run.id for run in shown]), older)
