@@ -221,3 +221,14 @@ operations = Table(
     Column("details", JSON, nullable=True),
     Index(None, "pipeline_name", "at"),
 )
+
+# Runs by (pipeline, "run", status) and attempts by (pipeline, "attempt", outcome), kept by the
+# triggers migration 0008 creates: the metrics read a row per pipeline, not every run.
+pipeline_counts = Table(
+    "pipeline_counts",
+    metadata,
+    Column("pipeline_name", String(255), primary_key=True),
+    Column("kind", String(16), primary_key=True),
+    Column("value", String(16), primary_key=True),
+    Column("n", BigInteger, nullable=False),
+)
