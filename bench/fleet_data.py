@@ -106,11 +106,19 @@ def generate(url: str, runs: int, *, now: float | None = None) -> dict[str, Any]
                   CASE WHEN a.outcome = 'failed' THEN 'load' END, CASE WHEN a.outcome = 'failed' THEN 'HTTPError' END,
                   CASE WHEN a.outcome = 'failed' THEN '503 Service Unavailable' END,
                   CASE WHEN a.outcome = 'failed' THEN 'transient' END, NULL, NULL
-           FROM gen JOIN bench_slots ON bench_slots.slot = gen.slot JOIN bench_attempts AS a ON a.shape = bench_slots.shape""")
+           FROM gen JOIN bench_slots ON bench_slots.slot = gen.slot JOIN bench_attempts AS a ON a.shape = bench_slots.shape
+           ORDER BY gen.id, a.number""")
     run("""INSERT INTO transitions (run_id, seq, attempt, source, dest, "trigger", at, details)
            SELECT gen.id, t.seq, t.attempt, t.source, t.dest, t."trigger", gen.started_at + t.seq, NULL
-           FROM gen JOIN bench_slots ON bench_slots.slot = gen.slot JOIN bench_transitions AS t ON t.shape = bench_slots.shape""")
-    _live_tails(run, now, postgres)
+           FROM gen JOIN bench_slots ON bench_slots.slot = gen.slot JOIN bench_transitions AS t ON t.shape = bench_slots.shape
+           ORDER BY gen.id, t.seq""")  # in primary-key order: appends to the index, never a random insert
+    cursor = conn.cursor()
+
+    def fetch(sql: str):
+        cursor.execute(sql)
+        return cursor.fetchone()[0]
+
+    _live_tails(run, fetch, now)
     if postgres:
         run("DELETE FROM pipeline_counts")
         for statement in importlib.import_module("runjournal.migrations.versions.0008_fleet_indexes").COUNT_EVERYTHING:
@@ -118,7 +126,6 @@ def generate(url: str, runs: int, *, now: float | None = None) -> dict[str, Any]
     for table in ("gen", "bench_slots", "bench_shapes", "bench_attempts", "bench_transitions"):
         run(f"DROP TABLE {table}")
     counts = {}
-    cursor = conn.cursor()
     for table in ("runs", "attempts", "transitions"):
         cursor.execute(f"SELECT count(*) FROM {table}")
         counts[table] = cursor.fetchone()[0]
@@ -152,11 +159,10 @@ def _literal(value) -> str:
     return f"'{value}'" if isinstance(value, str) else repr(value)
 
 
-def _live_tails(run, now: float, postgres: bool) -> None:
+def _live_tails(run, fetch, now: float) -> None:
     """The newest run of pipelines 0-4 is running and alive; of pipelines 5-9, running with a stale heartbeat."""
-    newest = "(SELECT max(id) FROM runs AS r WHERE r.pipeline_name = runs.pipeline_name)"
-    for pipelines, beat in (("0, 1, 2, 3, 4", now), ("5, 6, 7, 8, 9", now - 3600)):
-        names = ", ".join(f"'pipeline_{n.strip()}'" for n in pipelines.split(","))
-        run(f"""UPDATE runs SET status = 'running', state = 'load', finished_at = NULL, heartbeat_at = {beat!r},
-                error_type = NULL, error_message = NULL
-                WHERE pipeline_name IN ({names}) AND id = {newest}""")
+    for numbers, beat in ((range(0, 5), now), (range(5, 10), now - 3600)):
+        for n in numbers:
+            newest = fetch(f"SELECT id FROM runs WHERE pipeline_name = 'pipeline_{n}' ORDER BY started_at DESC LIMIT 1")
+            run(f"""UPDATE runs SET status = 'running', state = 'load', finished_at = NULL, heartbeat_at = {beat!r},
+                    error_type = NULL, error_message = NULL WHERE id = '{newest}'""")
