@@ -103,7 +103,9 @@ class RunSpans:
         self.attempt_number, self.failure = number, None
         self.attempt = self.tracer.start_span(
             f"attempt {number}", context=self.trace.set_span_in_context(self.run), start_time=at,
-            attributes={**self.common, "runjournal.attempt": number, "cicd.pipeline.task.run.id": f"{number}"},
+            attributes={**self.common, "runjournal.attempt": number,
+                        # as the destination's trace table names an attempt
+                        "cicd.pipeline.task.run.id": f"{self.common['runjournal.run_id']}-{number}"},
         )
 
     def _end_state(self, at: int, transition: Any) -> None:

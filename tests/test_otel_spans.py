@@ -68,6 +68,7 @@ def test_a_successful_run_is_a_span_with_its_attempt_and_states(tmp_path, journa
     assert run.status.status_code is not trace.StatusCode.ERROR
     assert attempt.parent.span_id == run.context.span_id
     assert attempt.attributes["runjournal.attempt"] == 1
+    assert attempt.attributes["cicd.pipeline.task.run.id"] == f"{r.last_run_id}-1"
     assert attempt.attributes["cicd.pipeline.task.run.result"] == "success"
     assert [st.name for st in sorted(states, key=lambda st: st.start_time)] == WORK
     assert {st.parent.span_id for st in states} == {attempt.context.span_id}

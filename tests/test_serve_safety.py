@@ -64,3 +64,15 @@ def test_the_pages_load_no_dlt(journal_url):
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr
     assert "DLT []" in done.stdout
+
+
+def test_an_unreachable_journal_is_a_503_naming_it_without_its_password(tmp_path):
+    from tests._serve_support import free_port
+
+    url = f"postgresql://reader:hunter2-secret@127.0.0.1:{free_port()}/journal"  # nothing listens there
+    with served(url) as base:
+        page, metrics, api = get(base + "/"), get(base + "/metrics"), get(base + "/api/runs")
+    assert page.status == metrics.status == api.status == 503
+    assert "unreachable" in page.body and "unreachable" in metrics.body and "127.0.0.1" in metrics.body
+    assert metrics.headers["content-type"].startswith("text/plain") and "error" in api.body
+    assert "hunter2-secret" not in page.body + metrics.body + api.body

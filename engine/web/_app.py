@@ -16,7 +16,7 @@ from typing import Any, Callable, Optional
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from runjournal.cli import _format
@@ -160,6 +160,8 @@ def _story(jnl: Optional[Journal], run_id: str):
 def _problem(request: Request, page, status: int, message: str) -> Response:
     if request.url.path.startswith("/api/"):
         return JSONResponse({"error": message}, status_code=status)
+    if request.url.path == "/metrics":  # a scraper marks the target down and keeps the reason
+        return PlainTextResponse(message + "\n", status_code=status)
     return page(request, "problem.html", status_code=status, status=status, message=message, live=False)
 
 
