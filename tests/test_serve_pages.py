@@ -45,6 +45,11 @@ def test_overview_puts_crashed_then_failed_pipelines_first(site):
     assert "running" in rows["inventory"]
     # a live run: the page refreshes itself
     assert '<meta http-equiv="refresh"' in page.body
+    failing = get(base + "/?failing=1")
+    assert [html.unescape(n) for n in re.findall(r'data-pipeline="([^"]*)"', failing.body)] == [
+        "payments", EVIL_PIPELINE, "orders"]
+    assert re.findall(r'data-pipeline="([^"]*)"', get(base + "/?failing=1&pipeline=ORD").body) == ["orders"]
+    assert "No pipeline matches" in get(base + "/?pipeline=nothing-like-it").body
 
 
 def test_runs_list_filters_by_pipeline_status_and_since_and_pages(site):

@@ -1,5 +1,5 @@
 """An on-call person in a real browser: headless Chromium (Debian's chromium and chromium-driver, through
-Selenium) opens the overview, filters the runs, follows a run SIGKILLed in load to its page, and finds
+Selenium) opens the overview, filters it and the runs, follows a run SIGKILLed in load to its page, and finds
 the Gantt chart and the machine's diagram telling where it died.
 
 Set RUNJOURNAL_SCREENSHOTS=DIR to keep the pages' screenshots there (docs/img/ holds the README's).
@@ -61,8 +61,22 @@ def test_on_call_follows_a_killed_run_to_where_it_died(tmp_path, journal_url, br
         assert sorted(first_two) == sorted([cc.PIPELINE_NAME, "payments"])  # the crashed ones first
         crashed_row = rows[first_two.index(cc.PIPELINE_NAME)]
         assert "crashed" in crashed_row.text and "presumed crashed in load: process gone" in crashed_row.text
-        _shoot(browser, "overview", 640)
+        _shoot(browser, "overview", 700)
 
+        # the overview, filtered to what needs someone, then to one pipeline
+        browser.find_element(By.NAME, "failing").click()
+        browser.find_element(By.CSS_SELECTOR, "#overview-filters button").click()
+        WebDriverWait(browser, 30).until(EC.url_contains("failing=1"))
+        statuses = [row.find_element(By.CSS_SELECTOR, ".pill").text for row in
+                    browser.find_elements(By.CSS_SELECTOR, "#pipelines tbody tr")]
+        assert statuses and set(statuses) == {"crashed", "failed"}
+        browser.find_element(By.NAME, "pipeline").send_keys("crash_")
+        browser.find_element(By.CSS_SELECTOR, "#overview-filters button").click()
+        WebDriverWait(browser, 30).until(EC.url_contains("pipeline=crash_"))
+        [row] = browser.find_elements(By.CSS_SELECTOR, "#pipelines tbody tr")
+        run_id = row.find_element(By.CSS_SELECTOR, "a.mono").text
+
+        # the runs list, filtered by pipeline and status, finds the same run
         browser.find_element(By.LINK_TEXT, "Runs").click()
         form = browser.find_element(By.ID, "filters")
         form.find_element(By.NAME, "pipeline").send_keys(cc.PIPELINE_NAME)
@@ -71,11 +85,15 @@ def test_on_call_follows_a_killed_run_to_where_it_died(tmp_path, journal_url, br
         WebDriverWait(browser, 30).until(EC.url_contains("status=crashed"))
         runs = browser.find_elements(By.CSS_SELECTOR, "#runs tbody tr")
         assert len(runs) == 1 and "crashed" in runs[0].text and "load" in runs[0].text
+        assert runs[0].find_element(By.CSS_SELECTOR, "a.mono").text == run_id
         _shoot(browser, "runs", 520)
 
-        runs[0].find_element(By.CSS_SELECTOR, "a.mono").click()
+        browser.back()
+        browser.back()  # to the filtered overview, and from there to the run
+        WebDriverWait(browser, 30).until(EC.url_contains("pipeline=crash_"))
+        browser.find_element(By.CSS_SELECTOR, "#pipelines a.mono").click()
         WebDriverWait(browser, 30).until(EC.presence_of_element_located((By.ID, "gantt")))
-        assert "/runs/" in browser.current_url
+        assert f"/runs/{run_id}" in browser.current_url
         assert "Crashed in load" in browser.find_element(By.ID, "died").text
         bars = browser.find_elements(By.CSS_SELECTOR, "#gantt rect.bar")
         assert [bar.get_attribute("data-state") for bar in bars][-1] == "load"

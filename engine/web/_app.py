@@ -109,8 +109,12 @@ def create_app(journal_url: str, *, token: Optional[str] = None) -> Any:
 
     def overview(request: Request) -> Response:
         rows = _views.overview(source(), time.time())
-        return page(request, "overview.html", rows=rows, live=_views.any_live([row.last_run for row in rows]),
-                    exists=source() is not None)
+        named = request.query_params.get("pipeline", "").strip()
+        failing = request.query_params.get("failing") == "1"
+        shown = [row for row in rows if named.lower() in row.name.lower()]
+        shown = _views.needing_attention(shown) if failing else shown
+        return page(request, "overview.html", rows=shown, total=len(rows), named=named, failing=failing,
+                    live=_views.any_live([row.last_run for row in shown]), exists=source() is not None)
 
     def runs(request: Request) -> Response:
         chosen = _run_filter(request)

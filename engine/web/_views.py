@@ -47,6 +47,11 @@ def overview(jnl: Optional[Journal], now: float) -> list[PipelineRow]:
     return rows
 
 
+def needing_attention(rows: list[PipelineRow]) -> list[PipelineRow]:
+    """The pipelines whose last run crashed or failed."""
+    return [row for row in rows if row.last_run.status in ("crashed", "failed")]
+
+
 @dataclass(frozen=True)
 class RunFilter:
     pipeline: Optional[str] = None
