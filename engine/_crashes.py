@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import replace
-from typing import Any, Optional
+from typing import Any, Mapping, Optional, Sequence
 
 from runjournal.journal import Journal, Run
 
@@ -43,6 +43,29 @@ def as_seen(run: Run, now: Optional[float] = None, this_host: Optional[str] = No
         return run
     found = evidence(run, time.time() if now is None else now, this_host or _process.host())
     return run if found is None else replace(run, status="crashed", presumed_crash=found)
+
+
+def list_as_seen(
+    journal: Journal,
+    *,
+    pipeline: Optional[str] = None,
+    status: Optional[Sequence[str]] = None,
+    since: Optional[float] = None,
+    until: Optional[float] = None,
+    labels: Optional[Mapping[str, str]] = None,
+    limit: Optional[int] = None,
+) -> list[Run]:
+    """Up to ``limit`` runs, newest first, as readers see them (:func:`as_seen`); a ``status`` filter applies
+    to what is shown, so "crashed" finds a running run whose process is gone and "running" does not."""
+    window = {"pipeline": pipeline, "since": since, "until": until, "labels": labels}
+    if status is None or not {"running", "crashed"} & set(status):
+        return [as_seen(run) for run in journal.list_runs(status=status, limit=limit, **window)]
+    # Running runs are few, and any of them may be shown crashed: read them all, the rest up to the limit.
+    journaled = [s for s in status if s != "running"]
+    found = journal.list_runs(status=journaled, limit=limit, **window) if journaled else []
+    found += [run for run in map(as_seen, journal.list_runs(status="running", limit=None, **window)) if run.status in status]
+    found.sort(key=lambda run: (run.started_at, run.id), reverse=True)
+    return found if limit is None else found[:limit]
 
 
 def detect(journal: Journal, *, pipeline: Optional[str] = None) -> list[Run]:

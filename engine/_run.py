@@ -19,7 +19,7 @@ from tenacity import RetryCallState, Retrying
 
 from runjournal.journal import AttemptEnd, AttemptStart, Journal, NewRun, Owner, Run, RunChange, Transition
 
-from . import _load_info, _process, _steps, _traces
+from . import _load_info, _otel, _process, _steps, _traces
 from ._alerts import Alert, send_alert
 from ._callbacks import Callbacks
 from ._heartbeat import Heartbeat
@@ -57,6 +57,7 @@ class Continuation:
     run: Run
     trigger: str
     details: Mapping[str, Any]
+    relabel: bool = False  # add this launch's labels to the run's
 
 
 @dataclass(frozen=True)
@@ -104,6 +105,7 @@ class JournaledRun(MachineModel):
         shippers: Sequence[OutboxShipper],
         scrubber: Scrubber,
         config: Mapping[str, Any],
+        labels: Optional[Mapping[str, str]] = None,
         data: Any = None,
         finalize_only: bool = False,
         extract_kwargs: Optional[Mapping[str, Any]] = None,
@@ -115,6 +117,7 @@ class JournaledRun(MachineModel):
         self.shippers = shippers
         self.scrubber = scrubber
         self.config = config
+        self.labels = dict(labels or {})
         self.data = data
         self.data_guard = _steps.DataGuard(data)
         self.finalize_only_call = finalize_only
@@ -122,6 +125,7 @@ class JournaledRun(MachineModel):
         self.normalize_kwargs: dict[str, Any] = {}
         self.load_kwargs: dict[str, Any] = {}
         self.callbacks = Callbacks(pipeline.collector)
+        self.spans = _otel.NO_SPANS  # OpenTelemetry spans, once the run has an id (and a tracer is configured)
         self.run_id: Optional[str] = None
         self.seq = 0
         self.attempt = 0
@@ -164,6 +168,7 @@ class JournaledRun(MachineModel):
             transition, _ = self.journal_store.reclaim_run(
                 self.run_id, statuses=self._reclaim_from, owner=_owner(), opening=transition,
                 attempt_start=event.kwargs.get("attempt_start"),
+                labels=self.labels if self.continuation.relabel else None,
             )
             self._reclaim_from = None
             self._trace_dead_attempts()
@@ -178,6 +183,7 @@ class JournaledRun(MachineModel):
             )
         self.seq = transition.seq
         self._open_attempt_end = None
+        self.spans.transition(transition)
         self._log(transition.dest).info(
             "%s -> %s (%s)%s", transition.source, transition.dest, transition.trigger,
             f" {transition.details}" if transition.details else "",
@@ -226,8 +232,9 @@ class JournaledRun(MachineModel):
             self._start()
         else:
             self._take_up(self.continuation)
+        self.spans = _otel.run_spans(self.run_id, self.pipeline.pipeline_name, self.attempt)
         with Heartbeat(self.journal_store, self.run_id, self.options.heartbeat_interval), \
-                self._signal_interception():
+                self._signal_interception(), self.spans:
             try:
                 result = self._drive()
             except BaseException as exc:
@@ -262,6 +269,7 @@ class JournaledRun(MachineModel):
                 pid=owner.pid,
                 process_started_at=owner.process_started_at,
                 config=self.config,
+                labels=self.labels,
             )
         )
         self._opening_details = {"lease": takeover} if takeover else None
@@ -406,7 +414,7 @@ class JournaledRun(MachineModel):
     # log lines and alerts
 
     def _log(self, state: Optional[str] = None) -> RunLog:
-        return RunLog(self.run_id, self.pipeline.pipeline_name, state or self.state)
+        return RunLog(self.run_id, self.pipeline.pipeline_name, state or self.state, trace_id=self.spans.trace_id)
 
     def _warn_failed_attempt(self, then: str) -> None:
         failure = self.failure
@@ -416,7 +424,11 @@ class JournaledRun(MachineModel):
     def _alert(self) -> None:
         """Alert the run's end (which endings are alerted is _alerts' decision)."""
         failure = self.failure
+        labels = self.labels
+        if self.continuation is not None:  # the run's own labels, with this launch's if they were added
+            labels = {**self.continuation.run.labels, **(self.labels if self.continuation.relabel else {})}
         send_alert(Alert(self.pipeline.pipeline_name, self.run_id, self.state, self.attempt,
+                         labels=labels,
                          step=failure.step if failure else None,
                          error_type=failure.exception_type if failure else None,
                          error=failure.message if failure else None), self.scrubber)

@@ -6,9 +6,9 @@ import secrets
 import time
 from contextlib import contextmanager
 from dataclasses import replace
-from typing import Iterator, Optional, Sequence, Union
+from typing import Iterator, Mapping, Optional, Sequence, Union
 
-from . import _prune, _queries, _revisions, _store
+from . import _fleet, _prune, _queries, _revisions, _store
 from ._databases import open_database
 from ._dialects import Database, Session
 from ._errors import DatabaseError, JournalError, JournalSchemaError, JournalUnavailable, RunNotReclaimable
@@ -112,7 +112,8 @@ class Journal:
         return run_id, takeover
 
     def reclaim_run(
-        self, run_id: str, *, statuses: Sequence[str], owner: Owner, opening: Transition, attempt_start: AttemptStart
+        self, run_id: str, *, statuses: Sequence[str], owner: Owner, opening: Transition, attempt_start: AttemptStart,
+        labels: Optional[Mapping[str, str]] = None,
     ) -> tuple[Transition, Optional[dict]]:
         """Make a run that ended in one of ``statuses`` ``owner``'s again: running, with its lease and
         the opening transition of its new attempt, in one transaction.
@@ -122,7 +123,8 @@ class Journal:
         and what the lease took over, if anything, is added to its details. Returns the transition
         as committed and the takeover. Raises :class:`RunNotReclaimable` if the run's status is not
         one of ``statuses`` (someone else got there first), :class:`LeaseHeld` if another run of the
-        pipeline is running; nothing is written then.
+        pipeline is running; nothing is written then. ``labels`` are added to the run's (a key it
+        has takes the new value: the scheduler's try that took the run up).
         """
         with self._write() as session:
             if not _store.reclaim_run(session, run_id, tuple(statuses), owner, opening.at):
@@ -135,6 +137,7 @@ class Journal:
             details = {**(opening.details or {}), **({"lease": takeover} if takeover else {})}
             committed = replace(opening, seq=_store.last_seq(session, run_id) + 1, details=details or None)
             _store.record_transition(session, run_id, committed, None, attempt_start, None)
+            _store.set_labels(session, run_id, labels or {})
         return committed, takeover
 
     def record_transition(
@@ -201,11 +204,14 @@ class Journal:
         status: Union[str, Sequence[str], None] = None,
         since: Optional[float] = None,
         until: Optional[float] = None,
+        labels: Optional[Mapping[str, str]] = None,
         limit: Optional[int] = 50,
     ) -> list[Run]:
-        """Runs, newest first."""
+        """Runs, newest first, each with its labels; ``labels`` keeps the runs that have all of these."""
         with self._read() as session:
-            return _queries.list_runs(session, pipeline=pipeline, status=status, since=since, until=until, limit=limit)
+            return _queries.list_runs(
+                session, pipeline=pipeline, status=status, since=since, until=until, labels=labels, limit=limit
+            )
 
     def get_run(self, id_or_prefix: str) -> Run:
         with self._read() as session:
@@ -227,6 +233,18 @@ class Journal:
         """How many jobs each of these runs recorded as failed (runs without any are left out)."""
         with self._read() as session:
             return _queries.failed_job_counts(session, run_ids)
+
+    def pipeline_summaries(self, *, day_ago: float) -> tuple[list[_fleet.PipelineSummary], list[Run]]:
+        """Every pipeline's last run, last success, failing streak and runs since ``day_ago``, with every
+        run journaled running (for the reader to tell which are crashed), in one transaction."""
+        with self._read() as session:
+            return _fleet.pipeline_summaries(session, day_ago=day_ago), _fleet.running_runs(session)
+
+    def metrics_snapshot(self, *, since: float) -> _fleet.MetricsSnapshot:
+        """Runs and attempts counted by pipeline, the durations of the runs finished since ``since``, and
+        the runs journaled running, in one transaction."""
+        with self._read() as session:
+            return _fleet.metrics_snapshot(session, since=since)
 
     def list_operations(self, *, pipeline: Optional[str] = None) -> list[Operation]:
         """Operator actions, newest first."""

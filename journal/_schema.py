@@ -57,6 +57,8 @@ runs = Table(
     Index(None, "started_at"),
     Index(None, "pipeline_name", "started_at"),
     Index(None, "status", "started_at"),
+    # The fleet view: each pipeline's last success and failing streak, and runs counted by pipeline and status.
+    Index(None, "pipeline_name", "status", "started_at"),
 )
 
 attempts = Table(
@@ -90,6 +92,19 @@ transitions = Table(
     Column("at", Float, nullable=False),
     Column("details", JSON, nullable=True),
 )
+
+# Labels of a run (``airflow.dag_id``, ``k8s.pod``, ...): one row per key. `runs --label k=v` looks a pair
+# up in the (key, value, run_id) index and joins the runs it names, so a label that names few runs
+# among millions is found without scanning them.
+run_labels = Table(
+    "run_labels",
+    metadata,
+    Column("run_id", String(32), ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("key", String(128), primary_key=True),
+    Column("value", String(512), nullable=False),
+    Index("ix_run_labels_key_value", "key", "value", "run_id"),
+)
+
 
 def _outbox(name: str, key: Column) -> Table:
     """An outbox table: JSON payloads of a run, each shipped to the destination once, keyed by ``key`` in its run.
@@ -205,4 +220,15 @@ operations = Table(
     Column("user", String(255), nullable=True),
     Column("details", JSON, nullable=True),
     Index(None, "pipeline_name", "at"),
+)
+
+# Runs by (pipeline, "run", status) and attempts by (pipeline, "attempt", outcome), kept by the
+# triggers migration 0008 creates: the metrics read a row per pipeline, not every run.
+pipeline_counts = Table(
+    "pipeline_counts",
+    metadata,
+    Column("pipeline_name", String(255), primary_key=True),
+    Column("kind", String(16), primary_key=True),
+    Column("value", String(16), primary_key=True),
+    Column("n", BigInteger, nullable=False),
 )

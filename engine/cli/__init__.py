@@ -4,7 +4,7 @@ Its commands are registered on ``main`` by the modules that define them; ``docs/
 reference. Importing this package loads Click only.
 """
 
-from . import _read, _work, _admin  # noqa: F401,I001 - each registers its commands on main, in the order help lists them
+from . import _read, _work, _admin, _serve  # noqa: F401,I001 - each registers its commands on main, in the order help lists them
 from ._app import main
 
 __all__ = ["main"]

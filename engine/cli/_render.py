@@ -142,6 +142,7 @@ def _header(story: Any, now: float) -> Table:
         ("finished", Text(finished)),
         ("duration", Text(human_duration(run.duration))),
         ("heartbeat", Text(heartbeat)),
+        ("labels", Text(", ".join(f"{key}={value}" for key, value in run.labels.items()) or "-")),
     ]
     profile = (run.config or {}).get("profile")
     if profile:  # a dlt.yml run: the profile it ran as
