@@ -16,8 +16,8 @@ WARNING (naming neither the hook nor its path, a secret), never a failed run.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
-from typing import ClassVar, Optional
+from dataclasses import dataclass, field
+from typing import ClassVar, Mapping, Optional
 
 from dlt.common.configuration import configspec, inject_section, resolve_configuration
 from dlt.common.configuration.specs import BaseConfiguration, RuntimeConfiguration
@@ -48,6 +48,7 @@ class Alert:
     run_id: str
     state: str
     attempts: int
+    labels: Mapping[str, str] = field(default_factory=dict)  # where the run was launched: its scheduler run, pod
     step: Optional[str] = None  # the step that failed, or the state a crashed run died in
     error_type: Optional[str] = None
     error: Optional[str] = None
@@ -60,12 +61,14 @@ class Alert:
         first_line = self.error.splitlines()[0][:300] if self.error else ""
         if self.error_type or first_line:
             lines.append("error: " + ": ".join(part for part in (self.error_type, first_line) if part))
+        if self.labels:
+            lines.append("labels: " + ", ".join(f"{key}={value}" for key, value in sorted(self.labels.items())))
         return "\n".join(lines)
 
 
 def crashed_alert(run: Run) -> Alert:
     """The alert for ``run`` as crash detection found it (its state is where it died)."""
-    return Alert(run.pipeline_name, run.id, "crashed", run.attempt, step=run.state,
+    return Alert(run.pipeline_name, run.id, "crashed", run.attempt, labels=run.labels, step=run.state,
                  error=f"process {run.pid} on {run.host} stopped without ending the run")
 
 

@@ -57,6 +57,7 @@ class Continuation:
     run: Run
     trigger: str
     details: Mapping[str, Any]
+    relabel: bool = False  # add this launch's labels to the run's
 
 
 @dataclass(frozen=True)
@@ -104,6 +105,7 @@ class JournaledRun(MachineModel):
         shippers: Sequence[OutboxShipper],
         scrubber: Scrubber,
         config: Mapping[str, Any],
+        labels: Optional[Mapping[str, str]] = None,
         data: Any = None,
         finalize_only: bool = False,
         extract_kwargs: Optional[Mapping[str, Any]] = None,
@@ -115,6 +117,7 @@ class JournaledRun(MachineModel):
         self.shippers = shippers
         self.scrubber = scrubber
         self.config = config
+        self.labels = dict(labels or {})
         self.data = data
         self.data_guard = _steps.DataGuard(data)
         self.finalize_only_call = finalize_only
@@ -164,6 +167,7 @@ class JournaledRun(MachineModel):
             transition, _ = self.journal_store.reclaim_run(
                 self.run_id, statuses=self._reclaim_from, owner=_owner(), opening=transition,
                 attempt_start=event.kwargs.get("attempt_start"),
+                labels=self.labels if self.continuation.relabel else None,
             )
             self._reclaim_from = None
             self._trace_dead_attempts()
@@ -251,6 +255,7 @@ class JournaledRun(MachineModel):
                 pid=owner.pid,
                 process_started_at=owner.process_started_at,
                 config=self.config,
+                labels=self.labels,
             )
         )
         self._opening_details = {"lease": takeover} if takeover else None
@@ -402,7 +407,11 @@ class JournaledRun(MachineModel):
     def _alert(self) -> None:
         """Alert the run's end (which endings are alerted is _alerts' decision)."""
         failure = self.failure
+        labels = self.labels
+        if self.continuation is not None:  # the run's own labels, with this launch's if they were added
+            labels = {**self.continuation.run.labels, **(self.labels if self.continuation.relabel else {})}
         send_alert(Alert(self.pipeline.pipeline_name, self.run_id, self.state, self.attempt,
+                         labels=labels,
                          step=failure.step if failure else None,
                          error_type=failure.exception_type if failure else None,
                          error=failure.message if failure else None), self.scrubber)

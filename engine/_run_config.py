@@ -33,7 +33,7 @@ Unlike dlt+, numbers may be floats (waits of 0.5 s); ``max_attempts`` must be a 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Mapping, Optional, Sequence
 
 import dlt
@@ -42,12 +42,15 @@ from dlt.common.configuration.utils import auto_cast
 from dlt.common.typing import AnyType
 from tenacity import Retrying
 
+from ._labels import LabelError, checked_labels
 from ._retry import policy_from_spec
 from ._runner import _steps_argument
 
 RETRY_POLICY_TYPES = ("none", "fixed", "backoff")
 RETRY_POLICY_KEYS = ("type", "max_attempts", "multiplier", "min", "max")
-RUN_CONFIG_KEYS = ("run_from_clean_folder", "store_trace_info", "store_load_info", "retry_policy", "retry_pipeline_steps")
+RUN_CONFIG_KEYS = (
+    "run_from_clean_folder", "store_trace_info", "store_load_info", "retry_policy", "retry_pipeline_steps", "labels"
+)
 #: Every setting, as a path below run_config; retry_policy is the only section.
 SETTINGS = (
     "run_from_clean_folder",
@@ -98,6 +101,7 @@ class RunConfig:
     retry_policy: dict[str, Any]  # {"type": ..., and the keys the type uses}
     retry_pipeline_steps: list[str]
     origins: dict[str, str]  # setting path -> where its value came from, for the settings that were set
+    labels: dict[str, str] = field(default_factory=dict)  # journaled with each run (runjournal._labels)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -106,6 +110,7 @@ class RunConfig:
             "store_load_info": self.store_load_info,
             "retry_policy": dict(self.retry_policy),
             "retry_pipeline_steps": list(self.retry_pipeline_steps),
+            "labels": dict(self.labels),
         }
 
     def retrying(self) -> Optional[Retrying]:
@@ -124,7 +129,27 @@ def resolve_run_config(pipeline_name: str, yml_run_config: Any, pipeline_names: 
         setting = _provider_setting(pipeline_name, path) or yml_settings.get(path)
         if setting is not None:
             settings[path] = setting
-    return _validated(pipeline_name, settings, pipeline_names)
+    labels = _labels(prefix, yml_run_config)
+    return replace(_validated(pipeline_name, settings, pipeline_names), labels=labels)
+
+
+def _labels(prefix: str, yml_run_config: Any) -> dict[str, str]:
+    """``run_config.labels``, merged key by key: dlt.yml, then the providers' global table, then the pipeline's."""
+    layers = [(f"{prefix}.labels", (yml_run_config or {}).get("labels"), DLT_YML)]
+    for section in ("run_config.labels", f"{prefix}.labels"):
+        for provider in reversed(dlt.config.config_providers):  # the first provider wins: it is applied last
+            value, origin = _provider_value(provider, section)
+            # an environment variable holds the table as JSON text: cast it as dlt.config[key] would
+            layers.append((section, auto_cast(value) if isinstance(value, str) else value, origin))
+    labels: dict[str, str] = {}
+    for key, value, origin in layers:
+        if value is None:
+            continue
+        try:
+            labels.update(checked_labels(value, key))
+        except LabelError as exc:
+            raise RunConfigError(key, str(exc).removeprefix(f"{key}: "), origin) from None
+    return labels
 
 
 def _yml_settings(prefix: str, run_config: Any) -> dict[str, Setting]:
@@ -134,6 +159,8 @@ def _yml_settings(prefix: str, run_config: Any) -> dict[str, Setting]:
     check_mapping(prefix, run_config, RUN_CONFIG_KEYS)
     settings = {}
     for key, value in run_config.items():
+        if key == "labels":
+            continue  # a mapping of the user's own keys: see _labels
         if key == "retry_policy":
             check_mapping(f"{prefix}.retry_policy", value, RETRY_POLICY_KEYS)
             for policy_key, policy_value in value.items():

@@ -6,7 +6,7 @@ import functools
 import inspect
 import os
 import threading
-from typing import Any, Optional, Sequence, Union
+from typing import Any, Mapping, Optional, Sequence, Union
 
 from dlt.pipeline.pipeline import Pipeline
 from tenacity import Retrying
@@ -17,6 +17,7 @@ from . import _crashes, _load_info, _process, _traces
 from ._alerts import crashed_alert, send_alert
 from ._callbacks import Callbacks
 from ._heartbeat import heartbeat_interval
+from ._labels import checked_labels, run_labels
 from ._log import RunLog
 from ._reattach import pipeline_facts
 from ._retry import PIPELINE_STEPS, describe_policy, policy_spec, single_attempt
@@ -57,6 +58,8 @@ class Runner:
       load, or run for all of them.
     - ``journal``: None (``RUNJOURNAL_URL`` or an SQLite file in dlt's data dir), a SQLAlchemy URL, or a
       ``journal.Journal``.
+    - ``labels``: strings journaled with each run, over those the launching scheduler left in the
+      environment (runjournal._labels); ``runjournal runs --label key=value`` finds the runs.
     """
 
     def __init__(
@@ -68,6 +71,7 @@ class Runner:
         retry_pipeline_steps: Union[str, Sequence[str]] = ("load",),
         journal: Union[None, str, Journal] = None,
         store_load_info: bool = False,
+        labels: Optional[Mapping[str, str]] = None,
     ):
         if not isinstance(pipeline, Pipeline):
             raise TypeError(f"pipeline must be a dlt.Pipeline, got {type(pipeline).__name__}")
@@ -88,6 +92,7 @@ class Runner:
         self.trace_pipeline = _trace_pipeline_argument(pipeline, store_trace_info)
         self.store_trace_info = self.trace_pipeline is not None or store_trace_info is True
         self.journal = _journal_argument(journal)
+        self.labels = checked_labels(labels, "labels")
         self.last_run_id: Optional[str] = None
 
     def run(self, data: Any = None, **kwargs: Any):
@@ -155,15 +160,21 @@ class Runner:
             RunLog(crashed.id, crashed.pipeline_name, crashed.state).warning("recovering it before the new run")
             self.take_up(crashed, "recover", {"by": f"the next run of the pipeline (pid {os.getpid()})"})
 
-    def take_up(self, run: Run, trigger: str, details: dict, *, data: Any = None, extract_kwargs=None):
+    def take_up(
+        self, run: Run, trigger: str, details: dict, *, data: Any = None, extract_kwargs=None, relabel: bool = False
+    ):
         """Continue an ended run of this pipeline as a new attempt: "recover" finalizes what it left behind,
-        "resume_run" also extracts ``data`` again. Returns the LoadInfo of the last load, or None."""
+        "resume_run" also extracts ``data`` again. Returns the LoadInfo of the last load, or None.
+
+        ``relabel``: this runner's labels are added to the run's (a scheduler's retry of the launch that
+        started it names its new try); a run taken up by another launch keeps its own.
+        """
         journaled = self._journaled_run(
             "recover" if trigger == "recover" else "resume",
             finalize_only=data is None,
             data=data,
             extract_kwargs=extract_kwargs,
-            continuation=Continuation(run, trigger, {**details, "host": _process.host()}),
+            continuation=Continuation(run, trigger, {**details, "host": _process.host()}, relabel=relabel),
         )
         try:
             return journaled.execute()
@@ -183,6 +194,8 @@ class Runner:
             journal=self.journal,
             pipeline=self.pipeline,
             options=options,
+            # read at each run: a process that runs many (Dagster, Prefect) is launched anew each time
+            labels={k: self._scrubber(v) for k, v in run_labels(self.labels).items()},
             shippers=self._shippers(),
             scrubber=self._scrubber,
             config={**self._config(call, run_kwargs.get("extract_kwargs") or {}),

@@ -6,7 +6,7 @@ import secrets
 import time
 from contextlib import contextmanager
 from dataclasses import replace
-from typing import Iterator, Optional, Sequence, Union
+from typing import Iterator, Mapping, Optional, Sequence, Union
 
 from . import _prune, _queries, _revisions, _store
 from ._dialects import Database, Session, open_database
@@ -111,7 +111,8 @@ class Journal:
         return run_id, takeover
 
     def reclaim_run(
-        self, run_id: str, *, statuses: Sequence[str], owner: Owner, opening: Transition, attempt_start: AttemptStart
+        self, run_id: str, *, statuses: Sequence[str], owner: Owner, opening: Transition, attempt_start: AttemptStart,
+        labels: Optional[Mapping[str, str]] = None,
     ) -> tuple[Transition, Optional[dict]]:
         """Make a run that ended in one of ``statuses`` ``owner``'s again: running, with its lease and
         the opening transition of its new attempt, in one transaction.
@@ -121,7 +122,8 @@ class Journal:
         and what the lease took over, if anything, is added to its details. Returns the transition
         as committed and the takeover. Raises :class:`RunNotReclaimable` if the run's status is not
         one of ``statuses`` (someone else got there first), :class:`LeaseHeld` if another run of the
-        pipeline is running; nothing is written then.
+        pipeline is running; nothing is written then. ``labels`` are added to the run's (a key it
+        has takes the new value: the scheduler's try that took the run up).
         """
         with self._write() as session:
             if not _store.reclaim_run(session, run_id, tuple(statuses), owner, opening.at):
@@ -134,6 +136,7 @@ class Journal:
             details = {**(opening.details or {}), **({"lease": takeover} if takeover else {})}
             committed = replace(opening, seq=_store.last_seq(session, run_id) + 1, details=details or None)
             _store.record_transition(session, run_id, committed, None, attempt_start, None)
+            _store.set_labels(session, run_id, labels or {})
         return committed, takeover
 
     def record_transition(
@@ -200,11 +203,14 @@ class Journal:
         status: Union[str, Sequence[str], None] = None,
         since: Optional[float] = None,
         until: Optional[float] = None,
+        labels: Optional[Mapping[str, str]] = None,
         limit: Optional[int] = 50,
     ) -> list[Run]:
-        """Runs, newest first."""
+        """Runs, newest first, each with its labels; ``labels`` keeps the runs that have all of these."""
         with self._read() as session:
-            return _queries.list_runs(session, pipeline=pipeline, status=status, since=since, until=until, limit=limit)
+            return _queries.list_runs(
+                session, pipeline=pipeline, status=status, since=since, until=until, labels=labels, limit=limit
+            )
 
     def get_run(self, id_or_prefix: str) -> Run:
         with self._read() as session:

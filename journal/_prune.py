@@ -101,7 +101,7 @@ def delete_runs(session: Session, run_ids: Sequence[str]) -> PruneResult:
     params: dict[str, Any] = {}
     ids = bind_list(params, "run_id", run_ids)
     # The load info goes with its run; the counts report what a run's story is made of.
-    for child in ("schema_changes", "jobs", "packages", "load_info_outbox"):
+    for child in ("schema_changes", "jobs", "packages", "load_info_outbox", "run_labels"):
         session.run(f"DELETE FROM {child} WHERE run_id IN {ids}", params)
     removed = {child: session.run(f"DELETE FROM {child} WHERE run_id IN {ids}", params)
                for child in ("traces", "transitions", "attempts")}

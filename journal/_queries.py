@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence, Union
+from dataclasses import replace
+from typing import Any, Mapping, Optional, Sequence, Union
 
 from ._dialects import Session
 from ._errors import RunNotFound
@@ -22,6 +23,7 @@ def list_runs(
     status: Union[str, Sequence[str], None] = None,
     since: Optional[float] = None,
     until: Optional[float] = None,
+    labels: Optional[Mapping[str, str]] = None,
     limit: Optional[int] = 50,
 ) -> list[Run]:
     conditions: list[str] = []
@@ -35,10 +37,30 @@ def list_runs(
         conditions.append("started_at >= :since")
     if until is not None:
         conditions.append("started_at < :until")
-    sql = f"SELECT {RUN_COLUMNS} FROM runs{where(conditions)} ORDER BY started_at DESC, id DESC"
+    for i, (key, value) in enumerate((labels or {}).items()):
+        # served by ix_run_labels_key_value: the runs a pair names, never a scan of all runs' labels
+        params[f"label_key_{i}"], params[f"label_value_{i}"] = key, value
+        conditions.append(
+            f"id IN (SELECT run_id FROM run_labels WHERE key = :label_key_{i} AND value = :label_value_{i})"
+        )
+    selected = f"FROM runs{where(conditions)} ORDER BY started_at DESC, id DESC"
     if limit is not None:
-        sql += " LIMIT :limit"
-    return [to_run(row) for row in session.rows(sql, params)]
+        selected += " LIMIT :limit"
+    runs = [to_run(row) for row in session.rows(f"SELECT {RUN_COLUMNS} {selected}", params)]
+    if not runs:
+        return runs
+    # The same selection again, not a list of ids: --limit 0 on a million runs binds no million parameters.
+    # A LIMIT is not allowed directly in an IN subquery on every database: it is wrapped.
+    found = _labels_where(session, f"run_id IN (SELECT id FROM (SELECT id {selected}) AS chosen)", params)
+    return [replace(run, labels=found.get(run.id, {})) for run in runs]
+
+
+def _labels_where(session: Session, condition: str, params: Mapping[str, Any]) -> dict[str, dict[str, str]]:
+    """The labels of the runs ``condition`` (on run_labels.run_id) selects, by run id."""
+    found: dict[str, dict[str, str]] = {}
+    for row in session.rows(f"SELECT run_id, key, value FROM run_labels WHERE {condition}", params):
+        found.setdefault(row["run_id"], {})[row["key"]] = row["value"]
+    return {run_id: dict(sorted(labels.items())) for run_id, labels in found.items()}
 
 
 def resolve_run_id(session: Session, id_or_prefix: str) -> str:
@@ -57,7 +79,10 @@ def resolve_run_id(session: Session, id_or_prefix: str) -> str:
 
 def find_run(session: Session, run_id: str) -> Optional[Run]:
     rows = session.rows(f"SELECT {RUN_COLUMNS} FROM runs WHERE id = :id", {"id": run_id})
-    return to_run(rows[0]) if rows else None
+    if not rows:
+        return None
+    labels = _labels_where(session, "run_id = :id", {"id": run_id}).get(run_id, {})
+    return replace(to_run(rows[0]), labels=labels)
 
 
 def get_run(session: Session, run_id: str) -> Run:

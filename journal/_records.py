@@ -21,6 +21,8 @@ class NewRun:
     dataset_name: Optional[str] = None
     process_started_at: Optional[float] = None
     initial_state: str = "created"
+    #: Where the run was launched (``airflow.dag_id``, ``k8s.pod``, ...): checked by the engine, stored as given.
+    labels: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,7 @@ class Run:
     #: Set by readers, never stored: why a run the journal still calls running is seen as crashed
     #: (its process is gone) before any writer has journaled the crash.
     presumed_crash: Optional[Mapping[str, Any]] = None
+    labels: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def duration(self) -> Optional[float]:

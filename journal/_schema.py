@@ -91,6 +91,19 @@ transitions = Table(
     Column("details", JSON, nullable=True),
 )
 
+# Labels of a run (``airflow.dag_id``, ``k8s.pod``, ...): one row per key. `runs --label k=v` looks a pair
+# up in the (key, value, run_id) index and joins the runs it names, so a label that names few runs
+# among millions is found without scanning them.
+run_labels = Table(
+    "run_labels",
+    metadata,
+    Column("run_id", String(32), ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("key", String(128), primary_key=True),
+    Column("value", String(512), nullable=False),
+    Index("ix_run_labels_key_value", "key", "value", "run_id"),
+)
+
+
 def _outbox(name: str, key: Column) -> Table:
     """An outbox table: JSON payloads of a run, each shipped to the destination once, keyed by ``key`` in its run.
 

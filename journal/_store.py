@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Optional
+from typing import Any, Iterable, Mapping, Optional
 
 from ._dialects import Session
 from ._errors import LeaseHeld
@@ -40,7 +40,22 @@ def insert_run(session: Session, run_id: str, new: NewRun, at: float) -> None:
         "status, state, attempt, host, pid, process_started_at, started_at, heartbeat_at, config) "
         "VALUES (:id, :pipeline_name, :pipelines_dir, :destination_type, :destination_name, :dataset_name, "
         "'running', :initial_state, 0, :host, :pid, :process_started_at, :at, :at, :config)",
-        {**vars(new), "id": run_id, "at": at, "config": to_json(dict(new.config))},
+        {**{k: v for k, v in vars(new).items() if k != "labels"}, "id": run_id, "at": at,
+         "config": to_json(dict(new.config))},
+    )
+    set_labels(session, run_id, new.labels)
+
+
+def set_labels(session: Session, run_id: str, labels: Mapping[str, str]) -> None:
+    """Add ``labels`` to the run; a key it already has takes the new value (a retry's try number)."""
+    if not labels:
+        return
+    params: dict[str, Any] = {"run_id": run_id}
+    keys = bind_list(params, "key", list(labels))
+    session.run(f"DELETE FROM run_labels WHERE run_id = :run_id AND key IN {keys}", params)
+    session.run_many(
+        "INSERT INTO run_labels (run_id, key, value) VALUES (:run_id, :key, :value)",
+        [{"run_id": run_id, "key": key, "value": value} for key, value in labels.items()],
     )
 
 

@@ -15,7 +15,7 @@ from ._cli_support import Filler, assert_no_traceback, cli, cli_json, create_emp
 RUN_KEYS = {
     "id", "pipeline", "status", "state", "attempts", "host", "pid", "started_at", "finished_at",
     "duration_s", "heartbeat_at", "destination_type", "dataset_name", "error_type", "error_message", "failed_jobs",
-    "presumed_crash",
+    "presumed_crash", "labels",
 }
 
 

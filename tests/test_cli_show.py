@@ -11,7 +11,7 @@ from ._cli_support import Filler, assert_no_traceback, cli, cli_json, create_emp
 RUN_KEYS = {
     "id", "pipeline", "status", "state", "attempts", "host", "pid", "started_at", "finished_at",
     "duration_s", "heartbeat_at", "destination_type", "dataset_name", "error_type", "error_message", "failed_jobs", "config",
-    "presumed_crash",
+    "presumed_crash", "labels",
 }
 TRANSITION_KEYS = {"seq", "attempt", "source", "dest", "trigger", "at", "details"}
 ATTEMPT_KEYS = {

@@ -111,7 +111,7 @@ def test_journal_from_the_unpacked_wheel_creates_its_schema(wheel, tmp_path):
     assert Path(report["migrations"]).is_relative_to(unpacked)
     assert Path(report["script_location"]).is_relative_to(unpacked)
     assert report["tables"] == [
-        "alembic_version", "attempts", "jobs", "leases", "load_info_outbox", "operations", "packages", "runs",
+        "alembic_version", "attempts", "jobs", "leases", "load_info_outbox", "operations", "packages", "run_labels", "runs",
         "schema_changes", "traces", "transitions",
     ]
     assert report["versions"] == [migrations.head()]

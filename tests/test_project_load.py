@@ -63,6 +63,7 @@ def test_specs_name_their_parts(tmp_path):
         "store_load_info": False,
         "retry_policy": {"type": "backoff", "max_attempts": 5, "multiplier": 2, "min": 1, "max": 10},
         "retry_pipeline_steps": ["normalize", "load"],
+        "labels": {},
     }
     assert set(spec.run_config_origins.values()) == {"dlt.yml"}
 
@@ -132,7 +133,7 @@ def test_fixed_none_and_absent_policies(tmp_path):
     plain = project.pipeline("plain")
     assert plain.runner_kwargs() == {
         "run_from_clean_folder": False, "store_trace_info": False, "store_load_info": False, "retry_policy": None,
-        "retry_pipeline_steps": ["load"],
+        "retry_pipeline_steps": ["load"], "labels": {},
     }
 
 

@@ -151,6 +151,8 @@ def run_json(run: Any, *, config: bool = False, failed_jobs: int = 0) -> dict[st
         "failed_jobs": failed_jobs,
         # Why a run the journal still calls running is shown crashed (its process is gone); null otherwise.
         "presumed_crash": dict(run.presumed_crash) if run.presumed_crash else None,
+        # Where the run was launched: {"airflow.dag_id": ..., "k8s.pod": ...}; {} for none.
+        "labels": dict(run.labels or {}),
     }
     if config:
         document["config"] = dict(run.config or {})

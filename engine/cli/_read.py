@@ -23,7 +23,23 @@ def _statuses(_ctx: click.Context, _param: click.Parameter, values: tuple[str, .
     return statuses
 
 
-def _runs_as_seen(jnl, *, pipeline, status, since, limit):
+def _labels(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]) -> Optional[dict[str, str]]:
+    if not values:
+        return None
+    from runjournal._labels import LabelError, parse_label_filter
+
+    try:
+        pairs = [parse_label_filter(value) for value in values]
+    except LabelError as exc:
+        raise click.BadParameter(str(exc)) from None
+    keys = [key for key, _ in pairs]
+    repeated = next((key for key in keys if keys.count(key) > 1), None)
+    if repeated:  # a run has one value per key: two would match nothing
+        raise click.BadParameter(f"label {repeated!r} is given twice; a run has one value per label")
+    return dict(pairs)
+
+
+def _runs_as_seen(jnl, *, pipeline, status, since, labels, limit):
     """Up to ``limit`` + 1 runs, newest first, as readers see them; a status filter applies to what is shown."""
     from runjournal._crashes import as_seen
 
@@ -32,7 +48,8 @@ def _runs_as_seen(jnl, *, pipeline, status, since, limit):
     if status is not None and {"running", "crashed"} & set(status):
         # A running run may be shown crashed: "crashed" must find it, "running" must not show it.
         asked, fetch_limit = sorted(set(status) | {"running"}), None
-    found = [as_seen(run) for run in jnl.list_runs(pipeline=pipeline, status=asked, since=since, limit=fetch_limit)]
+    listed = jnl.list_runs(pipeline=pipeline, status=asked, since=since, labels=labels, limit=fetch_limit)
+    found = [as_seen(run) for run in listed]
     if status is not None:
         found = [run for run in found if run.status in status]
     return found if limit is None else found[: limit + 1]
@@ -53,16 +70,31 @@ def _runs_as_seen(jnl, *, pipeline, status, since, limit):
     "Only runs started since WHEN: an ISO date or datetime (local unless it has an offset), "
     "or an age such as 30m, 2h, 7d."
 )
+@click.option(
+    "--label",
+    "-l",
+    "labels",
+    metavar="KEY=VALUE",
+    multiple=True,
+    callback=_labels,
+    help="Only runs with this label (repeatable: runs with all of them), e.g. airflow.dag_id=orders_daily.",
+)
 @click.option("--limit", "-n", type=click.IntRange(min=0), default=20, metavar="N", help="At most N runs; 0 for all.")
 @json_option('Print {"runs": [...]} as JSON, times in UTC.')
 def runs(
-    pipeline: Optional[str], status: Optional[list[str]], since: Optional[float], limit: int, as_json: bool
+    pipeline: Optional[str],
+    status: Optional[list[str]],
+    since: Optional[float],
+    labels: Optional[dict[str, str]],
+    limit: int,
+    as_json: bool,
 ) -> None:
     """List runs, newest first."""
     with reading_journal() as jnl:
         found, failed_jobs = [], {}
         if jnl is not None:
-            found = _runs_as_seen(jnl, pipeline=pipeline, status=status, since=since, limit=limit or None)
+            found = _runs_as_seen(jnl, pipeline=pipeline, status=status, since=since, labels=labels,
+                                  limit=limit or None)
             failed_jobs = jnl.failed_job_counts([run.id for run in found[: limit or None]])
     more = bool(limit) and len(found) > limit
     found = found[:limit] if limit else found
@@ -74,7 +106,7 @@ def runs(
     if not found:
         from runjournal.journal import redacted
 
-        filtered = any(v is not None for v in (pipeline, status, since))
+        filtered = any(v is not None for v in (pipeline, status, since, labels))
         where = "matching these filters " if filtered else ""
         missing = " (it does not exist yet)" if jnl is None else ""
         click.echo(f"no runs {where}in journal {redacted(journal_url())}{missing}", err=True)

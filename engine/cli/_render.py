@@ -142,6 +142,7 @@ def _header(story: Any, now: float) -> Table:
         ("finished", Text(finished)),
         ("duration", Text(human_duration(run.duration))),
         ("heartbeat", Text(heartbeat)),
+        ("labels", Text(", ".join(f"{key}={value}" for key, value in run.labels.items()) or "-")),
     ]
     if run.presumed_crash:
         rows.append(("crash", Text(f"{_evidence_text(run.presumed_crash)}; not journaled yet "
