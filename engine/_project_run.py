@@ -7,7 +7,7 @@ so `runjournal resume` can build the source again and extract it anew.
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Iterator, Optional, Union
+from typing import Any, Iterator, Mapping, Optional, Union
 
 from runjournal.journal import Journal
 
@@ -19,12 +19,13 @@ ORIGIN = "project"
 
 @contextlib.contextmanager
 def project_runner(
-    project_path: Optional[str], pipeline_name: str, journal: Union[None, str, Journal], *, progress=None
+    project_path: Optional[str], pipeline_name: str, journal: Union[None, str, Journal], *, progress=None,
+    labels: Optional[Mapping[str, str]] = None,
 ) -> Iterator[tuple[Runner, Any]]:
     """The runner of a dlt.yml pipeline and a function that builds its source, inside the project's dlt config.
 
     Everything (credentials too) is resolved while the project is active, so the run must happen in
-    the ``with`` block.
+    the ``with`` block. ``labels`` are added over the pipeline's ``run_config.labels`` (a scheduler's task).
     """
     project = load_project(project_path)
     spec = project.pipeline(pipeline_name)
@@ -32,7 +33,8 @@ def project_runner(
         pipeline = spec.build_pipeline()
         if progress is not None:
             pipeline.collector = progress
-        runner = Runner(pipeline, journal=journal, **spec.runner_kwargs())
+        kwargs = spec.runner_kwargs()
+        runner = Runner(pipeline, journal=journal, **{**kwargs, "labels": {**kwargs["labels"], **(labels or {})}})
         runner._origin = {"origin": ORIGIN, "project": project.path, "project_pipeline": pipeline_name}
         yield runner, spec.build_source
 

@@ -164,7 +164,7 @@ def _continue(runner: "Runner", story: "RunStory", build_data, run_kwargs, task:
              "extracting its data again" if extract_again else "loading what it left pending")
     details = {"by": f"Airflow try {task.try_number} of {task.dag_id}.{task.task_id}", "airflow_run_id": task.run_id}
     runner.take_up(run, "resume_run", details, data=build_data() if extract_again else None,
-                   extract_kwargs=dict(run_kwargs) if extract_again else None)
+                   extract_kwargs=dict(run_kwargs) if extract_again else None, relabel=True)
 
 
 def task_failure(story: "RunStory") -> Exception:
