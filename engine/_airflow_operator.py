@@ -6,7 +6,7 @@ from typing import Any, Callable, Mapping, Optional
 
 from airflow.sdk import BaseOperator
 
-from .airflow import TaskTry, run_pipeline, run_project_pipeline
+from .airflow import run_pipeline, run_project_pipeline
 
 
 class RunPipelineOperator(BaseOperator):
@@ -69,4 +69,4 @@ class RunPipelineOperator(BaseOperator):
                             context=context, **self.run_kwargs)
 
 
-__all__ = ["RunPipelineOperator", "TaskTry"]
+__all__ = ["RunPipelineOperator"]

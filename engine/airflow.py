@@ -21,6 +21,7 @@ so ``import runjournal.airflow`` costs nothing where Airflow is not installed.
 
 from __future__ import annotations
 
+import importlib
 import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional, Union
@@ -51,9 +52,7 @@ class TaskTry:
     @classmethod
     def current(cls, context: Optional[Mapping[str, Any]] = None) -> "TaskTry":
         if context is None:
-            from airflow.sdk import get_current_context
-
-            context = get_current_context()
+            context = _airflow("airflow.sdk").get_current_context()
         ti = context["ti"]
         return cls(ti.dag_id, ti.run_id, ti.task_id, int(ti.try_number), int(getattr(ti, "map_index", -1)))
 
@@ -169,8 +168,7 @@ def _continue(runner: "Runner", story: "RunStory", build_data, run_kwargs, task:
 
 def task_failure(story: "RunStory") -> Exception:
     """The Airflow exception for a run that did not end done: terminal errors are not worth an Airflow retry."""
-    from airflow.sdk.exceptions import AirflowException, AirflowFailException
-
+    exceptions = _airflow("airflow.sdk.exceptions")
     run = story.run
     last = story.attempts[-1] if story.attempts else None
     step = f" in step {last.failed_step}" if last is not None and last.failed_step else ""
@@ -178,7 +176,7 @@ def task_failure(story: "RunStory") -> Exception:
     message = (f"runjournal run {run.id} of pipeline {run.pipeline_name} ended {run.status} after "
                f"{run.attempt} attempt(s){step}: {error} (see `runjournal show {run.id}`)")
     terminal = last is not None and last.error_class == "terminal"
-    return (AirflowFailException if terminal else AirflowException)(message)
+    return (exceptions.AirflowFailException if terminal else exceptions.AirflowException)(message)
 
 
 def summary(story: "RunStory") -> dict[str, Any]:
@@ -199,13 +197,22 @@ def summary(story: "RunStory") -> dict[str, Any]:
     }
 
 
+def _airflow(module: str) -> Any:
+    """An Airflow module, or an ImportError that says how to get it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise ImportError(f"runjournal.airflow needs Apache Airflow 3 ({exc}); install it with "
+                          "pip install 'runjournal[airflow]'") from exc
+
+
 def __getattr__(name: str) -> Any:
     # The operator subclasses Airflow's BaseOperator: built on first use, so importing this module needs no Airflow.
     if name == "RunPipelineOperator":
-        from ._airflow_operator import RunPipelineOperator
-
-        globals()[name] = RunPipelineOperator
-        return RunPipelineOperator
+        _airflow("airflow.sdk")
+        operator = importlib.import_module("runjournal._airflow_operator").RunPipelineOperator
+        globals()[name] = operator
+        return operator
     raise AttributeError(f"module 'runjournal.airflow' has no attribute {name!r}")
 
 

@@ -52,7 +52,8 @@ class DagRun:
         self.env = {
             **env,
             "DLT_DATA_DIR": str(tmp / "dlt"),
-            "DESTINATION__DUCKDB__CREDENTIALS": str(self.warehouse),
+            "DESTINATION__DUCKDB__CREDENTIALS": str(self.warehouse),  # dag_orders.py
+            "DESTINATION__WAREHOUSE__CREDENTIALS": str(self.warehouse),  # orders_project/dlt.yml
             "RUNJOURNAL_URL": self.journal_url,
         }
         Journal.open(self.journal_url).close()  # created here, so the watcher below only reads it

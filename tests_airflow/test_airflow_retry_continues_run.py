@@ -1,4 +1,4 @@
-"""Real Airflow 3 runs examples/airflow/dag_orders.py with dag.test(): a failed try leaves its load package
+"""Real Airflow 3 runs the example DAGs with dag.test(): a failed try leaves its load package
 pending, Airflow's retry takes up the same journaled run and loads that package (not extracted again,
 nothing dropped), and the run's labels name the DAG run, the task and the try that finished it.
 
@@ -12,12 +12,28 @@ from __future__ import annotations
 
 import os
 import signal
+from dataclasses import dataclass, field
 
 import duckdb
+import pytest
+from conftest import DAGS, ORDERS_DAG
 
 from runjournal.journal import Journal
 
 ORDER_IDS = list(range(1, 101))
+
+
+@dataclass(frozen=True)
+class Example:
+    dag_file: str
+    dag_id: str
+    pipeline: str
+    labels: dict = field(default_factory=dict)  # the run's own, beside Airflow's
+
+
+TASKFLOW = Example(str(ORDERS_DAG), "orders_to_warehouse", "orders")
+# RunPipelineOperator on the dlt.yml project: retry policy and labels come from its run_config
+OPERATOR = Example(str(DAGS / "dag_orders_project.py"), "orders_project_to_warehouse", "shop_orders", {"team": "shop"})
 
 
 def _warehouse(path) -> tuple[list[int], set[str]]:
@@ -31,9 +47,9 @@ def _the_task(dag_run):
     return task
 
 
-def _only_run(dag_run):
+def _only_run(dag_run, pipeline="orders"):
     """The one run of the pipeline: a retry continued it, it did not start another."""
-    runs = [run for run in dag_run.runs() if run.pipeline_name == "orders"]
+    runs = [run for run in dag_run.runs() if run.pipeline_name == pipeline]
     assert len(runs) == 1, [(r.id, r.status) for r in runs]
     with Journal.open(dag_run.journal_url, read_only=True) as journal:
         return journal.get_story(runs[0].id)
@@ -44,18 +60,20 @@ def _extracted_load_ids(story) -> list[str]:
             for load_id in (t.details or {}).get("load_ids", [])]
 
 
-def _assert_labels_name_the_airflow_try(story, task) -> None:
+def _assert_labels_name_the_airflow_try(story, task, example=TASKFLOW) -> None:
     assert story.run.labels == {
-        "airflow.dag_id": "orders_to_warehouse",
+        **example.labels,
+        "airflow.dag_id": example.dag_id,
         "airflow.run_id": task["run_id"],
         "airflow.task_id": "load_orders",
         "airflow.try_number": str(task["try_number"]),  # the try that finished the run
     }
 
 
-def test_retry_loads_the_package_the_failed_try_left(dag_run, warehouse_lock):
+@pytest.mark.parametrize("example", [TASKFLOW, OPERATOR], ids=["taskflow", "operator_dlt_yml"])
+def test_retry_loads_the_package_the_failed_try_left(dag_run, warehouse_lock, example):
     dag_run.env["RESTORE_FROM_DESTINATION"] = "false"
-    dag_run.start()
+    dag_run.start(example.dag_file)
     failed = dag_run.wait_for_run(lambda run: run.status == "failed", "failed by the locked warehouse")
     warehouse_lock.release()
     assert dag_run.finish() == 0, dag_run.output()[-4000:]
@@ -64,7 +82,7 @@ def test_retry_loads_the_package_the_failed_try_left(dag_run, warehouse_lock):
     assert task["state"] == "success"
     assert task["try_number"] >= 2  # Airflow retried the task at least once
 
-    story = _only_run(dag_run)
+    story = _only_run(dag_run, example.pipeline)
     run = story.run
     # its data had reached a package: the retry finalized it, and a run that ends that way is "recovered"
     assert run.id == failed.id and run.status == "recovered"
@@ -72,7 +90,7 @@ def test_retry_loads_the_package_the_failed_try_left(dag_run, warehouse_lock):
     first_try = [a for a in story.attempts if a.phase == "run"]
     assert [(a.outcome, a.error_class, a.failed_step) for a in first_try] == [("failed", "transient", "load")] * 2
     # the failed task said what the journal says, with the run to look at
-    assert f"runjournal run {run.id} of pipeline orders ended failed after 2 attempt(s) in step load" in \
+    assert f"runjournal run {run.id} of pipeline {example.pipeline} ended failed after 2 attempt(s) in step load" in \
         dag_run.output()
     # a later try took the run up and loaded the package the first try had extracted: never extracted again
     (load_id,) = _extracted_load_ids(story)
@@ -84,9 +102,9 @@ def test_retry_loads_the_package_the_failed_try_left(dag_run, warehouse_lock):
     ids, load_ids = _warehouse(dag_run.warehouse)
     assert ids == ORDER_IDS  # every order once: nothing dropped, nothing loaded twice
     assert load_ids == {load_id}
-    _assert_labels_name_the_airflow_try(story, task)
+    _assert_labels_name_the_airflow_try(story, task, example)
     # the working folder was kept, and nothing is left pending in it
-    working = dag_run.tmp / "dlt" / "pipelines" / "orders"
+    working = dag_run.tmp / "dlt" / "pipelines" / example.pipeline
     assert (working / "load" / "loaded" / load_id).is_dir()
     assert not list((working / "load" / "normalized").iterdir())
 
