@@ -150,20 +150,43 @@ def _previous_try_run(runner: "Runner", task: TaskTry) -> Optional["Run"]:
 
 
 def _continue(runner: "Runner", story: "RunStory", build_data, run_kwargs, task: TaskTry) -> None:
-    """A new attempt of the earlier try's run: its data is extracted again only if it never reached a package."""
+    """A new attempt of the earlier try's run, extracting its data again only if no package of it is left."""
     from ._machine import CONTINUABLE_STATES
-    from ._recovery import data_reached_a_package
 
     run = story.run
     if run.status not in CONTINUABLE_STATES:  # still running: the lease refuses this try, and says who holds it
         runner.run(build_data(), **run_kwargs)
         return
-    extract_again = not data_reached_a_package(story)
-    log.info("Airflow try %s takes up run %s (%s in %s): %s", task.try_number, run.id, run.status, run.state,
-             "extracting its data again" if extract_again else "loading what it left pending")
-    details = {"by": f"Airflow try {task.try_number} of {task.dag_id}.{task.task_id}", "airflow_run_id": task.run_id}
+    extract_again, why = _extract_again(runner, story)
+    log.info("Airflow try %s takes up run %s (%s in %s): %s", task.try_number, run.id, run.status, run.state, why)
+    details = {"by": f"Airflow try {task.try_number} of {task.dag_id}.{task.task_id}", "airflow_run_id": task.run_id,
+               "extract_again": extract_again, "why": why}
     runner.take_up(run, "resume_run", details, data=build_data() if extract_again else None,
                    extract_kwargs=dict(run_kwargs) if extract_again else None, relabel=True)
+
+
+def _extract_again(runner: "Runner", story: "RunStory") -> tuple[bool, str]:
+    """Whether the retry must extract the run's data again, and why.
+
+    A package the run extracted is loaded from this worker's working folder when it is there. A retry
+    that Airflow placed on another worker (or a fresh pod) does not have it: the data is extracted
+    again there, unless part of it was loaded already, which a second extract would load twice.
+    """
+    from ._steps import pending_load_ids
+
+    extracted = _load_ids(story, ("extract",))
+    if not extracted:
+        return True, "the run stopped before its data reached a load package: extracting it again"
+    if set(pending_load_ids(runner.pipeline)) & extracted:
+        return False, "loading the package(s) it left pending in this working folder, not extracting again"
+    if _load_ids(story, ("load", "finalize_pending")) & extracted:
+        return False, "its data was loaded, in part or whole: finalizing only, so nothing is loaded twice"
+    return True, "its package is not in this working folder (another worker's?): extracting its data again"
+
+
+def _load_ids(story: "RunStory", steps: tuple[str, ...]) -> set[str]:
+    """Load ids the run's journaled transitions out of ``steps`` name."""
+    return {load_id for t in story.transitions if t.source in steps for load_id in (t.details or {}).get("load_ids", [])}
 
 
 def task_failure(story: "RunStory") -> Exception:
