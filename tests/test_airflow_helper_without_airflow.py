@@ -11,6 +11,7 @@ import importlib.util
 import subprocess
 import sys
 import types
+from pathlib import Path
 
 import dlt
 import pytest
@@ -81,3 +82,11 @@ def test_bad_arguments_are_named_before_anything_runs(tmp_path, journal_url, kwa
     with pytest.raises(TypeError, match=named):
         run_pipeline(_pipeline(tmp_path), ORDERS, journal=journal_url, context=_context(1), **kwargs)
     assert not exists(journal_url)  # refused before the journal was even opened
+
+
+def test_the_docs_show_the_dags_the_airflow_tests_run():
+    root = Path(__file__).resolve().parent.parent
+    docs = (root / "docs" / "airflow.md").read_text()
+    examples = root / "examples" / "airflow"
+    for example in ("dag_orders.py", "dag_orders_project.py", "orders_project/dlt.yml", "orders_project/shop_api.py"):
+        assert (examples / example).read_text().rstrip() in docs, f"docs/airflow.md does not show {example} as it is"
