@@ -116,6 +116,8 @@ def run_project_pipeline(
 
 def run_in_task(runner: "Runner", build_data: Callable[[], Any], run_kwargs: Mapping[str, Any], task: TaskTry):
     """Continue the run an earlier try of ``task`` left, else start one; fail the task as the journal says."""
+    from runjournal.journal import LeaseHeld, RunNotReclaimable
+
     journal = runner.journal
     previous = _previous_try_run(runner, task)
     if previous is not None and previous.status in _FINISHED:
@@ -127,6 +129,8 @@ def run_in_task(runner: "Runner", build_data: Callable[[], Any], run_kwargs: Map
             runner.run(build_data(), **run_kwargs)
         else:
             _continue(runner, journal.get_story(previous.id), build_data, run_kwargs, task)
+    except (LeaseHeld, RunNotReclaimable):
+        raise  # nothing ran: another run holds the pipeline, or took this run up first; the error names it
     except (Exception, KeyboardInterrupt) as exc:
         if runner.last_run_id is None:
             raise  # no run was journaled (another run holds the pipeline's lease): the error says why

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import threading
 import types
 
 import dlt
@@ -20,7 +21,7 @@ from dlt.common.destination.exceptions import DestinationTerminalException
 from tenacity import Retrying, stop_after_attempt
 
 from runjournal.airflow import run_pipeline
-from runjournal.journal import Journal
+from runjournal.journal import Journal, LeaseHeld
 
 ORDERS = [{"id": i} for i in range(1, 6)]
 ONE_ATTEMPT = {"retry_policy": Retrying(stop=stop_after_attempt(1), reraise=True)}
@@ -106,3 +107,40 @@ def test_a_retry_on_a_fresh_worker_extracts_again_and_loads_once(tmp_path, journ
     (taken_up,) = [t for t in story.transitions if t.trigger == "resume_run"]
     assert taken_up.details["extract_again"] is True
     assert "not in this working folder" in taken_up.details["why"]
+
+
+def test_a_retry_while_another_run_holds_the_pipeline_fails_naming_the_holder(tmp_path, journal_url):
+    sink, down, received = _endpoint(tmp_path)
+    with pytest.raises(AirflowException):
+        run_pipeline(dlt.pipeline("orders_held", destination=sink), ORDERS, table_name="orders", journal=journal_url,
+                     context=_context(1), runner_options=ONE_ATTEMPT)
+    (failed,) = _runs(journal_url)
+
+    # another task's run of the same pipeline holds its lease, stuck in its load
+    loading, release = threading.Event(), threading.Event()
+
+    @dlt.destination(batch_size=100, name="orders_endpoint")
+    def slow_sink(items, table):
+        loading.set()
+        release.wait(120)
+
+    other = {"ti": types.SimpleNamespace(dag_id="orders_backfill", run_id="manual__1", task_id="load_orders",
+                                         try_number=1, map_index=-1)}
+    holder = threading.Thread(target=run_pipeline, args=(dlt.pipeline("orders_held", destination=slow_sink), []),
+                              kwargs={"journal": journal_url, "context": other, "runner_options": ONE_ATTEMPT,
+                                      "table_name": "orders"})
+    holder.start()
+    try:
+        assert loading.wait(120)
+        with pytest.raises(LeaseHeld, match="orders_held"):
+            run_pipeline(dlt.pipeline("orders_held", destination=sink), ORDERS, table_name="orders",
+                         journal=journal_url, context=_context(2), runner_options=ONE_ATTEMPT)
+        assert [run for run in _runs(journal_url) if run.id == failed.id][0].status == "failed"  # untouched
+    finally:
+        release.set()
+        holder.join(120)
+
+
+def _runs(journal_url):
+    with Journal.open(journal_url, read_only=True) as journal:
+        return journal.list_runs()
