@@ -6,8 +6,10 @@ the journaled runner instead:
 
 - pending packages are loaded, never dropped; the working folder is never wiped;
 - Airflow's retry of the task takes up the run its previous try left (crashed, interrupted or
-  failed) as a new attempt of that same run: the data that reached a load package is loaded, not
-  extracted again; a try whose run already ended ``done`` does not run the pipeline a second time;
+  failed) as a new attempt of that same run: a package it left in this worker's folder is loaded,
+  not extracted again (the data is extracted again only if it never reached a package, or the
+  package is on another worker's disk and none of it loaded); a try whose run already ended
+  ``done`` does not run the pipeline a second time;
 - a failed run fails the task with the journal's account of the error (secrets removed), and a
   terminal error (bad credentials, a schema the destination refuses) fails it without Airflow retries;
 - SIGTERM from Airflow ends the run ``interrupted`` through dlt's signal handling (load jobs in

@@ -8,7 +8,6 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 venv="${1:-$root/.venv-airflow}"
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-"$venv/bin/pip" install -q --upgrade pip
 "$venv/bin/pip" install -q -c "$root/tests_airflow/constraints.txt" "$root[airflow]" "pytest>=8" "pytest-timeout>=2.3"
 # a reinstall of an unchanged version would keep the old files: always take this checkout's
 "$venv/bin/pip" install -q --no-deps --force-reinstall "$root"
