@@ -120,6 +120,7 @@ def run_in_task(runner: "Runner", build_data: Callable[[], Any], run_kwargs: Map
     """Continue the run an earlier try of ``task`` left, else start one; fail the task as the journal says."""
     from runjournal.journal import LeaseHeld, RunNotReclaimable
 
+    _quiet_state_machine_library()
     journal = runner.journal
     previous = _previous_try_run(runner, task)
     if previous is not None and previous.status in _FINISHED:
@@ -141,6 +142,14 @@ def run_in_task(runner: "Runner", build_data: Callable[[], Any], run_kwargs: Map
     if story.run.status not in _FINISHED:  # a retry policy's retry_error_callback chose a value
         raise task_failure(story)
     return summary(story)
+
+
+def _quiet_state_machine_library() -> None:
+    """The ``transitions`` library logs each callback at INFO, and Airflow shows a task's INFO: six lines a
+    transition would bury the task log. The run's own lines come from ``dlt.runjournal``."""
+    library = logging.getLogger("transitions")
+    if library.level == logging.NOTSET:
+        library.setLevel(logging.WARNING)
 
 
 def _previous_try_run(runner: "Runner", task: TaskTry) -> Optional["Run"]:
