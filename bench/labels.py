@@ -64,13 +64,13 @@ def _measure(ctx: Context, script: Path, url: str, database: str, n_runs: int, t
     """Each filter beside the same command without one (the baseline: Python's start, the journal's open)."""
     plain = [str(script), "--journal", url, "runs", "--limit", "50", "--json"]
     results = []
+    _timed(ctx, plain)  # untimed: page cache, .pyc files
     for name, label in FILTERS.items():
         label = label.format(middle=n_runs // 2)
         command = [*plain, "--label", label]
-        _timed(ctx, command), _timed(ctx, plain)  # untimed: page cache, .pyc files
         wall: list[float] = []
         base: list[float] = []
-        for _ in range(max(ctx.rounds, 3)):
+        for _ in range(ctx.rounds):
             wall.append(_timed(ctx, command))
             base.append(_timed(ctx, plain))
         value, added = median(wall), median(wall) - median(base)
