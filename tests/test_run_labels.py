@@ -241,3 +241,24 @@ def test_labels_on_postgresql_use_the_index(tmp_path, pg_journal_url):
             "EXPLAIN SELECT run_id FROM run_labels WHERE key = 'airflow.dag_id' AND value = :dag"
         ), {"dag": dag}))
     assert "ix_run_labels_key_value" in plan
+
+
+@pytest.mark.parametrize("few_runs", [5_000, 1], ids=["looked-up-by-id", "checked-run-by-run"])
+def test_both_label_plans_find_the_same_runs(tmp_path, journal_url, monkeypatch, few_runs):
+    """A label naming few runs is looked up by id, one naming many is checked run by run: same answer."""
+    from runjournal.journal import _queries
+
+    monkeypatch.setattr(_queries, "_FEW_RUNS", few_runs)
+    a = run_once(tmp_path, journal_url, labels={"team": "payments", "env": "prod"})
+    b = run_once(tmp_path, journal_url, labels={"team": "payments", "env": "dev"})
+    c = run_once(tmp_path, journal_url, labels={"team": "search", "env": "prod"})
+    with Journal.open(journal_url) as jnl:
+        def ids(**labels):
+            return [run.id for run in jnl.list_runs(labels=labels, limit=None)]
+
+        assert ids(team="payments") == [b, a]
+        assert ids(env="prod") == [c, a]
+        assert ids(team="payments", env="prod") == [a]
+        assert ids(team="nobody") == []
+        assert [run.id for run in jnl.list_runs(labels={"team": "payments"}, limit=1)] == [b]
+        assert jnl.list_runs(labels={"env": "prod"}, limit=1)[0].labels == {"env": "prod", "team": "search"}
