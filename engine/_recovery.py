@@ -75,7 +75,7 @@ def resume(journal: Journal, run_id: str, *, progress: Any = None) -> Outcome:
         note = ("the run was started from Python: what it left pending was finalized; the data it was given "
                 "lives in the caller's code, so run that code again to load the rest")
         return _take_up(journal, story, "resume_run", extract_again=False, notes=[note], progress=progress)
-    if _data_reached_a_package(story):
+    if data_reached_a_package(story):
         note = "the run's data had reached a load package: finalizing it, not extracting again"
         return _take_up(journal, story, "resume_run", extract_again=False, notes=[note], progress=progress)
     note = "the run died before its data reached a load package: extracting its source again"
@@ -167,6 +167,6 @@ def _stopped_in(story: RunStory) -> str:
     return crash.source if crash else story.run.state
 
 
-def _data_reached_a_package(story: RunStory) -> bool:
+def data_reached_a_package(story: RunStory) -> bool:
     return any(t.source == "extract" and t.trigger == "advance" and (t.details or {}).get("load_ids")
                for t in story.transitions)

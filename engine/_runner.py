@@ -101,15 +101,25 @@ class Runner:
         ``kwargs`` are those of ``pipeline.run`` (``table_name``, ``write_disposition``, ...).
         Returns the LoadInfo of the caller's data, or None when there was nothing to load.
         """
+        return self._execute("run", data=data, extract_kwargs=self._extract_kwargs("run", kwargs))
+
+    def continue_run(self, run: Run, data: Any = None, *, by: str, **kwargs: Any):
+        """Continue ``run``, an ended run of this pipeline, with ``data``, as its next attempt: what it left
+        pending is finalized first. For a scheduler's retry of the task that started the run: this
+        runner's labels are added to the run's (the retry's try number). Returns the LoadInfo or None."""
+        extract_kwargs = self._extract_kwargs("continue_run", kwargs)
+        return self.take_up(run, "resume_run", {"by": by}, data=data, extract_kwargs=extract_kwargs, relabel=True)
+
+    def _extract_kwargs(self, call: str, kwargs: dict) -> dict:
+        """``pipeline.run`` keywords, checked: those choosing the destination applied, the rest returned."""
         unknown = sorted(set(kwargs) - set(_RUN_KWARGS))
         if unknown:
             raise TypeError(
-                f"run() got unexpected keyword argument(s) {', '.join(unknown)}; "
+                f"{call}() got unexpected keyword argument(s) {', '.join(unknown)}; "
                 f"allowed are those of pipeline.run: {', '.join(_RUN_KWARGS)}"
             )
         self._apply_destination(kwargs)
-        extract_kwargs = {k: v for k, v in kwargs.items() if k in _EXTRACT_KWARGS}
-        return self._execute("run", data=data, extract_kwargs=extract_kwargs)
+        return {k: v for k, v in kwargs.items() if k in _EXTRACT_KWARGS}
 
     def finalize(self):
         """Normalize and load pending packages only, under the retry policy. Returns their LoadInfo or None."""

@@ -51,7 +51,7 @@ class RunNotReclaimable(JournalError):
 class LeaseHeld(JournalError):
     """Another live run holds the pipeline's lease: two processes must not share a working directory."""
 
-    exit_code = 1
+    exit_code = 6  # runjournal.cli's EXIT_LEASE_HELD: nothing was started, try again when the holder ends
 
     def __init__(self, pipeline_name: str, pipelines_dir: str, holder):
         self.pipeline_name = pipeline_name

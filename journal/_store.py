@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping, Optional
+from dataclasses import replace
+from typing import Any, Iterable, Mapping, Optional, Sequence
 
 from ._dialects import Session
 from ._errors import LeaseHeld
 from ._queries import find_run
-from ._records import AttemptEnd, AttemptStart, LoadRecord, NewRun, Operation, Owner, RunChange, Transition
+from ._records import AttemptEnd, AttemptStart, JobRecord, LoadRecord, NewRun, Operation, Owner, RunChange, Transition
 from ._rows import to_json
 from ._sql import bind_list, scalar
 
@@ -156,10 +157,11 @@ def _record_load(session: Session, run_id: str, record: LoadRecord, at: float) -
     """
     params: dict[str, Any] = {"run_id": run_id}
     load_ids = bind_list(params, "load_id", [package.load_id for package in record.packages])
+    jobs = _with_known_row_counts(session, run_id, record.jobs, load_ids, params)
     for table in ("schema_changes", "jobs", "packages"):
         session.run(f"DELETE FROM {table} WHERE run_id = :run_id AND load_id IN {load_ids}", params)
     for sql, rows in (
-        (INSERT_PACKAGE, record.packages), (INSERT_JOB, record.jobs), (INSERT_SCHEMA_CHANGE, record.schema_changes)
+        (INSERT_PACKAGE, record.packages), (INSERT_JOB, jobs), (INSERT_SCHEMA_CHANGE, record.schema_changes)
     ):
         if rows:
             session.run_many(sql, [{**vars(row), "run_id": run_id} for row in rows])
@@ -168,6 +170,25 @@ def _record_load(session: Session, run_id: str, record: LoadRecord, at: float) -
         session.run_many(INSERT_LOAD_INFO, [
             {**vars(entry), "run_id": run_id, "pipeline_name": pipeline_name, "at": at} for entry in record.to_ship
         ])
+
+
+def _with_known_row_counts(
+    session: Session, run_id: str, jobs: Sequence[JobRecord], load_ids: str, params: dict[str, Any]
+) -> list[JobRecord]:
+    """The jobs, each keeping the row count an earlier attempt of the run journaled for it when this report
+    has none (a new attempt that finalizes a package another attempt's process normalized)."""
+    if all(job.row_count is not None for job in jobs):
+        return list(jobs)
+    known = {
+        (row["load_id"], row["job_id"]): row["row_count"]
+        for row in session.rows(
+            f"SELECT load_id, job_id, row_count FROM jobs WHERE run_id = :run_id AND load_id IN {load_ids} "
+            "AND row_count IS NOT NULL",
+            params,
+        )
+    }
+    return [job if job.row_count is not None else replace(job, row_count=known.get((job.load_id, job.job_id)))
+            for job in jobs]
 
 
 def insert_operation(session: Session, operation: Operation) -> int:

@@ -23,7 +23,8 @@ def test_help_documents_exit_codes():
     result = cli("--help")
     assert result.returncode == 0
     text = " ".join(result.stdout.split())
-    for expected in ("runs", "show", "graph", "db", "--journal", "Exit codes: 0 success", "1 a run failed, or another run holds its pipeline",
+    for expected in ("runs", "show", "graph", "db", "--journal", "Exit codes: 0 success", "1 a run failed", "4 `run`: the run failed on a transient error",
+                     "5 `run`: the run was interrupted", "6 another run holds the pipeline's lease",
                      "2 usage or configuration error", "3 journal unreachable or incompatible"):
         assert expected in text
 

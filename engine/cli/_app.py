@@ -18,13 +18,18 @@ import click
 from runjournal import __version__
 
 EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE, EXIT_JOURNAL = 0, 1, 2, 3
+# `runjournal run`: how the run ended, so a scheduler (Kubernetes' podFailurePolicy) can tell a retry from a stop.
+EXIT_RUN_TRANSIENT, EXIT_INTERRUPTED, EXIT_LEASE_HELD = 4, 5, 6
 
 EPILOG = (
     "Journal: --journal URL, else $RUNJOURNAL_URL, else runjournal.sqlite in dlt's data directory "
     "(`runjournal db path` prints it).\n\n"
-    "Exit codes: 0 success · 1 a run failed, or another run holds its pipeline (`run`, `recover`, `resume`) · "
+    "Exit codes: 0 success · 1 a run failed (`run`: terminally, a retry would fail the same way) · "
     "2 usage or configuration error, unknown run id · "
-    "3 journal unreachable or incompatible (see `runjournal db check`)."
+    "3 journal unreachable or incompatible (see `runjournal db check`) · "
+    "4 `run`: the run failed on a transient error, a retry may succeed · "
+    "5 `run`: the run was interrupted by a stop signal, resumable · "
+    "6 another run holds the pipeline's lease, nothing was started."
 )
 
 

@@ -8,7 +8,17 @@ from typing import Optional
 
 import click
 
-from ._app import EPILOG, EXIT_OK, EXIT_RUN_FAILED, emit_json, fail, journal_url, json_option, main
+from ._app import (
+    EPILOG, EXIT_INTERRUPTED, EXIT_OK, EXIT_RUN_FAILED, EXIT_RUN_TRANSIENT, emit_json, fail, journal_url, json_option,
+    main,
+)
+
+
+def run_exit_code(status: str, error_class: Optional[str]) -> int:
+    """`runjournal run`'s exit code for how its run ended: by it a scheduler tells a retry from a stop."""
+    if status == "interrupted":
+        return EXIT_INTERRUPTED
+    return EXIT_RUN_TRANSIENT if error_class == "transient" else EXIT_RUN_FAILED
 
 
 @main.command("abort-package", epilog=EPILOG)
@@ -124,8 +134,9 @@ def run_pipeline(pipeline: str, project: Optional[str]) -> None:
 
     PIPELINE is a pipeline defined in the project's dlt.yml. The run's settings come from its
     run_config there, overridden by dlt's config providers (PIPELINES__<NAME>__RUN_CONFIG__...,
-    then RUN_CONFIG__...). A bad dlt.yml runs nothing (exit 2); a failed run exits 1, with its id
-    for `runjournal show` and `runjournal resume`.
+    then RUN_CONFIG__...). A bad dlt.yml runs nothing (exit 2); a failed run exits 1 (terminal error)
+    or 4 (transient error), an interrupted one 5, with its id for `runjournal show` and `runjournal resume`;
+    a pipeline whose lease another run holds exits 6.
     """
     run_project_pipeline(pipeline, project, journal_url())
 
@@ -144,12 +155,15 @@ def run_project_pipeline(pipeline: str, project: Optional[str], url: str) -> Non
             if runner.last_run_id is None:
                 raise  # the run never started (e.g. the lease is held): the error says why
             # The journal's account of the error, not the exception's text: it has been scrubbed of secrets.
-            ended = runner.journal.get_run(runner.last_run_id)
+            story = runner.journal.get_story(runner.last_run_id)
+            ended = story.run
+            error_class = story.attempts[-1].error_class if story.attempts else None
             from ._format import error_summary
 
             fail(f"run {ended.id} of pipeline {pipeline} ended {ended.status}: "
                  f"{error_summary(ended.error_type, ended.error_message, 300)} "
-                 f"(see `runjournal show {ended.id}`; `runjournal resume {ended.id}` continues it)", EXIT_RUN_FAILED)
+                 f"(see `runjournal show {ended.id}`; `runjournal resume {ended.id}` continues it)",
+                 run_exit_code(ended.status, error_class))
     if info is not None:
         print(info)
     print(f"run {runner.last_run_id}: done")
