@@ -15,7 +15,7 @@ class RunPipelineOperator(BaseOperator):
     Either a Python pipeline::
 
         RunPipelineOperator(task_id="load_orders", pipeline=make_pipeline, data=orders_source,
-                            run_kwargs={"table_name": "orders"}, runner_options={"retry_policy": ...})
+                            run_kwargs={"table_name": "orders"}, runner_kwargs={"retry_policy": ...})
 
     ``pipeline`` and ``data`` are callables, called when the task runs on the worker: building a dlt
     pipeline opens its working folder, which the DAG processor has no business touching.
@@ -36,7 +36,7 @@ class RunPipelineOperator(BaseOperator):
         pipeline: Optional[Callable[[], Any]] = None,
         data: Optional[Callable[[], Any]] = None,
         run_kwargs: Optional[Mapping[str, Any]] = None,
-        runner_options: Optional[Mapping[str, Any]] = None,
+        runner_kwargs: Optional[Mapping[str, Any]] = None,
         project: Optional[str] = None,
         project_pipeline: Optional[str] = None,
         journal: Optional[str] = None,
@@ -46,9 +46,9 @@ class RunPipelineOperator(BaseOperator):
         if (pipeline is None) == (project_pipeline is None):
             raise ValueError(f"RunPipelineOperator {kwargs.get('task_id')!r}: give either pipeline= (a callable "
                              "that builds a dlt.Pipeline) or project_pipeline= (a pipeline of a dlt.yml)")
-        if project_pipeline is not None and (data is not None or run_kwargs or runner_options):
+        if project_pipeline is not None and (data is not None or run_kwargs or runner_kwargs):
             raise ValueError(f"RunPipelineOperator {kwargs.get('task_id')!r}: a dlt.yml pipeline takes its source "
-                             "and run_config from the dlt.yml; data=, run_kwargs= and runner_options= are for pipeline=")
+                             "and run_config from the dlt.yml; data=, run_kwargs= and runner_kwargs= are for pipeline=")
         for name, value in (("pipeline", pipeline), ("data", data)):
             if value is not None and not callable(value):
                 raise TypeError(f"RunPipelineOperator {kwargs.get('task_id')!r}: {name}= must be a callable "
@@ -56,7 +56,7 @@ class RunPipelineOperator(BaseOperator):
         self.pipeline_factory = pipeline
         self.data_factory = data
         self.run_kwargs = dict(run_kwargs or {})
-        self.runner_options = dict(runner_options or {})
+        self.runner_kwargs = dict(runner_kwargs or {})
         self.project = project
         self.project_pipeline = project_pipeline
         self.journal = journal
@@ -65,7 +65,7 @@ class RunPipelineOperator(BaseOperator):
         if self.project_pipeline is not None:
             return run_project_pipeline(self.project_pipeline, self.project, journal=self.journal, context=context)
         data = self.data_factory() if self.data_factory is not None else None
-        return run_pipeline(self.pipeline_factory(), data, journal=self.journal, runner_options=self.runner_options,
+        return run_pipeline(self.pipeline_factory(), data, journal=self.journal, runner_kwargs=self.runner_kwargs,
                             context=context, **self.run_kwargs)
 
 

@@ -17,6 +17,10 @@ the journaled runner instead:
 - the run is labelled with the DAG, its run, the task and the try (``airflow.dag_id``, ...), so
   ``runjournal runs --label airflow.run_id=...`` finds it from the Airflow UI.
 
+How a retry finds and continues its run is runjournal._scheduled's, shared with runjournal.dagster and
+runjournal.prefect; this module adds what is Airflow's: the task instance's labels, its exceptions,
+and a retry after a run that ended ``done``.
+
 Nothing is imported from Airflow until a task runs (or :class:`RunPipelineOperator` is first named),
 so ``import runjournal.airflow`` costs nothing where Airflow is not installed.
 """
@@ -26,12 +30,12 @@ from __future__ import annotations
 import importlib
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional, Union
+from typing import TYPE_CHECKING, Any, Mapping, Optional, Union
 
 if TYPE_CHECKING:  # pragma: no cover
     from dlt.pipeline.pipeline import Pipeline
 
-    from runjournal.journal import Journal, Run, RunStory
+    from runjournal.journal import Journal, Run
 
     from ._runner import Runner
 
@@ -74,31 +78,23 @@ def run_pipeline(
     data: Any = None,
     *,
     journal: Union[None, str, "Journal"] = None,
-    runner_options: Optional[Mapping[str, Any]] = None,
+    runner_kwargs: Optional[Mapping[str, Any]] = None,
     context: Optional[Mapping[str, Any]] = None,
     **run_kwargs: Any,
 ) -> dict[str, Any]:
     """Run ``data`` through ``pipeline`` with the journaled runner, inside an Airflow task (``@task``).
 
-    ``runner_options`` are :class:`runjournal.Runner`'s (``retry_policy``, ``store_trace_info``, ...);
-    ``run_kwargs`` are ``pipeline.run``'s extract keywords (``table_name``, ``write_disposition``, ...).
+    ``runner_kwargs`` go to :class:`runjournal.Runner` (``retry_policy``, ``store_trace_info``, your own
+    ``labels``, ...); ``run_kwargs`` to ``pipeline.run`` (``table_name``, ``write_disposition``, ...).
     ``context`` is the task's Airflow context (default: the current one). Returns the run's summary
-    (it becomes the task's XCom): run id, status, attempts, load ids, rows per table, labels.
+    (the task's XCom): run id, status, attempts, load ids, rows loaded per table, labels.
     """
-    from ._runner import _EXTRACT_KWARGS, Runner
+    from ._runner import Runner
 
-    options = dict(runner_options or {})
-    if "labels" in options or "journal" in options:
-        raise TypeError("runner_options must not hold labels or journal: the task sets its labels, pass journal=")
-    not_extract = sorted(set(run_kwargs) - set(_EXTRACT_KWARGS))
-    if not_extract:
-        raise TypeError(
-            f"run_pipeline() got keyword argument(s) {', '.join(not_extract)}; allowed are pipeline.run's "
-            f"extract keywords {', '.join(_EXTRACT_KWARGS)} (give the destination and dataset to dlt.pipeline())"
-        )
     task = TaskTry.current(context)
-    runner = Runner(pipeline, journal=journal, labels=task.labels(), **options)
-    return run_in_task(runner, lambda: data, run_kwargs, task)
+    runner_kwargs = dict(runner_kwargs or {})
+    runner_kwargs["labels"] = {**task.labels(), **(runner_kwargs.get("labels") or {})}
+    return run_in_task(Runner(pipeline, journal=journal, **runner_kwargs), data, run_kwargs, task)
 
 
 def run_project_pipeline(
@@ -113,35 +109,26 @@ def run_project_pipeline(
 
     task = TaskTry.current(context)
     with project_runner(project, pipeline_name, journal, labels=task.labels()) as (runner, build_source):
-        return run_in_task(runner, build_source, {}, task)
+        return run_in_task(runner, build_source(), {}, task)
 
 
-def run_in_task(runner: "Runner", build_data: Callable[[], Any], run_kwargs: Mapping[str, Any], task: TaskTry):
-    """Continue the run an earlier try of ``task`` left, else start one; fail the task as the journal says."""
-    from runjournal.journal import LeaseHeld, RunNotReclaimable
+def run_in_task(runner: "Runner", data: Any, run_kwargs: Mapping[str, Any], task: TaskTry) -> dict[str, Any]:
+    """Continue the run an earlier try of ``task`` left (runjournal._scheduled), else start one; fail the task
+    as the journal says. A run an earlier try finished is not run again."""
+    from ._scheduled import ScheduledRunFailed, outcome_of, run_scheduled
 
     _quiet_state_machine_library()
-    journal = runner.journal
-    previous = _previous_try_run(runner, task)
-    if previous is not None and previous.status in _FINISHED:
-        log.info("run %s of this task ended %s in an earlier try: not running the pipeline again",
-                 previous.id, previous.status)
-        return summary(journal.get_story(previous.id))
+    finished = _finished_in_an_earlier_try(runner, task)
+    if finished is not None:
+        log.info("run %s of this task ended %s in try %s: not running the pipeline again", finished.id,
+                 finished.status, finished.labels.get("airflow.try_number"))
+        return outcome_of(runner.journal, finished.id).metadata()
     try:
-        if previous is None:
-            runner.run(build_data(), **run_kwargs)
-        else:
-            _continue(runner, journal.get_story(previous.id), build_data, run_kwargs, task)
-    except (LeaseHeld, RunNotReclaimable):
-        raise  # nothing ran: another run holds the pipeline, or took this run up first; the error names it
-    except (Exception, KeyboardInterrupt) as exc:
-        if runner.last_run_id is None:
-            raise  # no run was journaled (another run holds the pipeline's lease): the error says why
-        raise task_failure(journal.get_story(runner.last_run_id)) from exc
-    story = journal.get_story(runner.last_run_id)
-    if story.run.status not in _FINISHED:  # a retry policy's retry_error_callback chose a value
-        raise task_failure(story)
-    return summary(story)
+        outcome = run_scheduled(runner, data, launch=task.task_labels(),
+                                by=f"Airflow try {task.try_number} of {task.dag_id}.{task.task_id}", **run_kwargs)
+    except ScheduledRunFailed as failed:
+        raise task_failure(failed) from failed
+    return outcome.metadata()
 
 
 def _quiet_state_machine_library() -> None:
@@ -152,87 +139,22 @@ def _quiet_state_machine_library() -> None:
         library.setLevel(logging.WARNING)
 
 
-def _previous_try_run(runner: "Runner", task: TaskTry) -> Optional["Run"]:
-    """The newest run an earlier try of this task instance started on this pipeline, crashes journaled first."""
-    from ._runner import detect_crashes
-
+def _finished_in_an_earlier_try(runner: "Runner", task: TaskTry) -> Optional["Run"]:
+    """The task instance's last run on this pipeline, if an earlier try saw it to its end (the try then failed
+    after it, on an XCom or a callback): its retry must not load the same data twice. A run of this same try
+    is not one: a task may run the pipeline more than once."""
     pipeline = runner.pipeline
-    detect_crashes(runner.journal, pipeline.pipeline_name, runner._scrubber)
-    for run in runner.journal.list_runs(pipeline=pipeline.pipeline_name, labels=task.task_labels(), limit=None):
-        if run.pipelines_dir == pipeline.pipelines_dir:
-            return run
-    return None
+    found = runner.journal.list_runs(pipeline=pipeline.pipeline_name, labels=task.task_labels(), limit=1)
+    if not found or found[0].pipelines_dir != pipeline.pipelines_dir or found[0].status not in _FINISHED:
+        return None
+    return found[0] if found[0].labels.get("airflow.try_number") != str(task.try_number) else None
 
 
-def _continue(runner: "Runner", story: "RunStory", build_data, run_kwargs, task: TaskTry) -> None:
-    """A new attempt of the earlier try's run, extracting its data again only if no package of it is left."""
-    from ._machine import CONTINUABLE_STATES
-
-    run = story.run
-    if run.status not in CONTINUABLE_STATES:  # still running: the lease refuses this try, and says who holds it
-        runner.run(build_data(), **run_kwargs)
-        return
-    extract_again, why = _extract_again(runner, story)
-    log.info("Airflow try %s takes up run %s (%s in %s): %s", task.try_number, run.id, run.status, run.state, why)
-    details = {"by": f"Airflow try {task.try_number} of {task.dag_id}.{task.task_id}", "airflow_run_id": task.run_id,
-               "extract_again": extract_again, "why": why}
-    runner.take_up(run, "resume_run", details, data=build_data() if extract_again else None,
-                   extract_kwargs=dict(run_kwargs) if extract_again else None, relabel=True)
-
-
-def _extract_again(runner: "Runner", story: "RunStory") -> tuple[bool, str]:
-    """Whether the retry must extract the run's data again, and why.
-
-    A package the run extracted is loaded from this worker's working folder when it is there. A retry
-    that Airflow placed on another worker (or a fresh pod) does not have it: the data is extracted
-    again there, unless part of it was loaded already, which a second extract would load twice.
-    """
-    from ._steps import pending_load_ids
-
-    extracted = _load_ids(story, ("extract",))
-    if not extracted:
-        return True, "the run stopped before its data reached a load package: extracting it again"
-    if set(pending_load_ids(runner.pipeline)) & extracted:
-        return False, "loading the package(s) it left pending in this working folder, not extracting again"
-    if _load_ids(story, ("load", "finalize_pending")) & extracted:
-        return False, "its data was loaded, in part or whole: finalizing only, so nothing is loaded twice"
-    return True, "its package is not in this working folder (another worker's?): extracting its data again"
-
-
-def _load_ids(story: "RunStory", steps: tuple[str, ...]) -> set[str]:
-    """Load ids the run's journaled transitions out of ``steps`` name."""
-    return {load_id for t in story.transitions if t.source in steps for load_id in (t.details or {}).get("load_ids", [])}
-
-
-def task_failure(story: "RunStory") -> Exception:
-    """The Airflow exception for a run that did not end done: terminal errors are not worth an Airflow retry."""
+def task_failure(failed: Any) -> Exception:
+    """Airflow's exception for a run that ended failed or interrupted, with the journal's message: a terminal
+    error is an AirflowFailException, which Airflow does not retry (it would fail the same way)."""
     exceptions = _airflow("airflow.sdk.exceptions")
-    run = story.run
-    last = story.attempts[-1] if story.attempts else None
-    step = f" in step {last.failed_step}" if last is not None and last.failed_step else ""
-    error = ": ".join(part for part in (run.error_type, run.error_message) if part) or "no error journaled"
-    message = (f"runjournal run {run.id} of pipeline {run.pipeline_name} ended {run.status} after "
-               f"{run.attempt} attempt(s){step}: {error} (see `runjournal show {run.id}`)")
-    terminal = last is not None and last.error_class == "terminal"
-    return (exceptions.AirflowFailException if terminal else exceptions.AirflowException)(message)
-
-
-def summary(story: "RunStory") -> dict[str, Any]:
-    """What the task returns (its XCom): plain JSON."""
-    run = story.run
-    rows: dict[str, int] = {}
-    for transition in story.transitions:
-        for table, count in ((transition.details or {}).get("row_counts") or {}).items():
-            rows[table] = rows.get(table, 0) + count
-    return {
-        "run_id": run.id,
-        "pipeline_name": run.pipeline_name,
-        "status": run.status,
-        "attempts": run.attempt,
-        "load_ids": [load_id for attempt in story.attempts for load_id in attempt.load_ids],
-        "row_counts": rows,
-        "labels": dict(run.labels),
-    }
+    return (exceptions.AirflowFailException if failed.terminal else exceptions.AirflowException)(str(failed))
 
 
 def _airflow(module: str) -> Any:

@@ -77,11 +77,11 @@ def test_the_retry_of_a_killed_try_loads_its_pending_package_once(tmp_path, jour
     with Journal.open(journal_url, read_only=True) as journal:
         (run,) = journal.list_runs()
         story = journal.get_story(run.id)
-    assert summary["run_id"] == run.id and run.status == "recovered"
+    assert summary["runjournal_run_id"] == run.id and run.status == "recovered" and summary["continued_run"]
     crash = [t for t in story.transitions if t.trigger == "crash"]
     assert len(crash) == 1 and crash[0].source == "load"
     (taken_up,) = [t for t in story.transitions if t.trigger == "resume_run"]
-    assert taken_up.source == "crashed" and taken_up.details["extract_again"] is False
+    assert taken_up.source == "crashed" and taken_up.details["by"] == "Airflow try 2 of orders_daily.load_orders"
     extracted = [i for t in story.transitions if t.source == "extract" for i in (t.details or {}).get("load_ids", [])]
     assert len(extracted) == 1 and summary["load_ids"] == extracted  # the killed try's package, not a new one
     lines = received.read_text().splitlines()

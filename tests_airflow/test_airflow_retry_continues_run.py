@@ -90,8 +90,8 @@ def test_retry_loads_the_package_the_failed_try_left(dag_run, warehouse_lock, ex
     first_try = [a for a in story.attempts if a.phase == "run"]
     assert [(a.outcome, a.error_class, a.failed_step) for a in first_try] == [("failed", "transient", "load")] * 2
     # the failed task said what the journal says, with the run to look at
-    assert f"runjournal run {run.id} of pipeline {example.pipeline} ended failed after 2 attempt(s) in step load" in \
-        dag_run.output()
+    assert f"runjournal run {run.id} of pipeline {example.pipeline} ended failed after 2 attempt(s): " \
+           "DestinationConnectionError" in dag_run.output()
     # a later try took the run up and loaded the package the first try had extracted: never extracted again
     (load_id,) = _extracted_load_ids(story)
     taken_up = [t for t in story.transitions if t.trigger == "resume_run"]

@@ -71,14 +71,13 @@ def test_a_terminal_failure_fails_the_task_for_good(tmp_path, journal_url):
     pipeline = dlt.pipeline("orders_terminal", destination=sink)
     with pytest.raises(AirflowFailException) as failed:
         run_pipeline(pipeline, ORDERS, table_name="orders", journal=journal_url, context=_context(1),
-                     runner_options={"retry_policy": Retrying(stop=stop_after_attempt(3), reraise=True)})
+                     runner_kwargs={"retry_policy": Retrying(stop=stop_after_attempt(3), reraise=True)})
     with Journal.open(journal_url, read_only=True) as journal:
         (run,) = journal.list_runs()
     assert run.status == "failed" and run.attempt == 1  # terminal: the runner did not retry either
     message = str(failed.value)
-    assert message.startswith(f"runjournal run {run.id} of pipeline orders_terminal ended failed after 1 attempt(s) "
-                              "in step load: ")
-    assert run.error_message in message and "403 Forbidden" in message
+    assert message.startswith(f"runjournal run {run.id} of pipeline orders_terminal ended failed after 1 attempt(s): ")
+    assert run.error_message.splitlines()[0] in message and "403 Forbidden" in message
     assert f"runjournal show {run.id}" in message
 
 
@@ -87,9 +86,9 @@ def test_a_retry_on_a_fresh_worker_extracts_again_and_loads_once(tmp_path, journ
     pipeline = dlt.pipeline("orders_moved", destination=sink)
     with pytest.raises(AirflowException) as failed:
         run_pipeline(pipeline, ORDERS, table_name="orders", journal=journal_url, context=_context(1),
-                     runner_options=ONE_ATTEMPT)
+                     runner_kwargs=ONE_ATTEMPT)
     assert not isinstance(failed.value, AirflowFailException)  # transient: Airflow's retry may help
-    assert "ended failed after 1 attempt(s) in step load" in str(failed.value)
+    assert "ended failed after 1 attempt(s): " in str(failed.value)
     assert pipeline.list_normalized_load_packages()  # the package waits in this worker's folder
 
     # Airflow puts the retry on another worker: the same path, but not this disk's package
@@ -97,23 +96,24 @@ def test_a_retry_on_a_fresh_worker_extracts_again_and_loads_once(tmp_path, journ
     down.unlink()
     retry = dlt.pipeline("orders_moved", destination=sink)
     summary = run_pipeline(retry, ORDERS, table_name="orders", journal=journal_url, context=_context(2),
-                           runner_options=ONE_ATTEMPT)
+                           runner_kwargs=ONE_ATTEMPT)
 
-    assert summary["status"] == "done" and summary["attempts"] == 2
+    assert summary["runjournal_status"] == "done" and summary["attempts"] == 2 and summary["continued_run"]
     assert summary["labels"]["airflow.try_number"] == "2"
     assert _received(received) == [order["id"] for order in ORDERS]  # once: extracted again, loaded once
     with Journal.open(journal_url, read_only=True) as journal:
-        story = journal.get_story(summary["run_id"])
-    (taken_up,) = [t for t in story.transitions if t.trigger == "resume_run"]
-    assert taken_up.details["extract_again"] is True
-    assert "not in this working folder" in taken_up.details["why"]
+        story = journal.get_story(summary["runjournal_run_id"])
+    assert [t.trigger for t in story.transitions].count("resume_run") == 1
+    # the same run extracted twice: its first package was on the lost disk, its second one loaded
+    extracted = [i for t in story.transitions if t.source == "extract" for i in (t.details or {}).get("load_ids", [])]
+    assert len(extracted) == 2 and summary["load_ids"] == extracted[1:]
 
 
 def test_a_retry_while_another_run_holds_the_pipeline_fails_naming_the_holder(tmp_path, journal_url):
     sink, down, received = _endpoint(tmp_path)
     with pytest.raises(AirflowException):
         run_pipeline(dlt.pipeline("orders_held", destination=sink), ORDERS, table_name="orders", journal=journal_url,
-                     context=_context(1), runner_options=ONE_ATTEMPT)
+                     context=_context(1), runner_kwargs=ONE_ATTEMPT)
     (failed,) = _runs(journal_url)
 
     # another task's run of the same pipeline holds its lease, stuck in its load
@@ -127,14 +127,14 @@ def test_a_retry_while_another_run_holds_the_pipeline_fails_naming_the_holder(tm
     other = {"ti": types.SimpleNamespace(dag_id="orders_backfill", run_id="manual__1", task_id="load_orders",
                                          try_number=1, map_index=-1)}
     holder = threading.Thread(target=run_pipeline, args=(dlt.pipeline("orders_held", destination=slow_sink), []),
-                              kwargs={"journal": journal_url, "context": other, "runner_options": ONE_ATTEMPT,
+                              kwargs={"journal": journal_url, "context": other, "runner_kwargs": ONE_ATTEMPT,
                                       "table_name": "orders"})
     holder.start()
     try:
         assert loading.wait(120)
         with pytest.raises(LeaseHeld, match="orders_held"):
             run_pipeline(dlt.pipeline("orders_held", destination=sink), ORDERS, table_name="orders",
-                         journal=journal_url, context=_context(2), runner_options=ONE_ATTEMPT)
+                         journal=journal_url, context=_context(2), runner_kwargs=ONE_ATTEMPT)
         assert [run for run in _runs(journal_url) if run.id == failed.id][0].status == "failed"  # untouched
     finally:
         release.set()

@@ -42,7 +42,7 @@ def orders_to_warehouse():
         return run_pipeline(
             pipeline,
             orders(),
-            runner_options={
+            runner_kwargs={
                 # the load is retried inside the task first; Airflow's retry continues the same run after
                 "retry_policy": Retrying(stop=stop_after_attempt(2), wait=wait_fixed(2), reraise=True),
                 "store_trace_info": True,
