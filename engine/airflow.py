@@ -127,7 +127,7 @@ def run_in_task(runner: "Runner", data: Any, run_kwargs: Mapping[str, Any], task
         outcome = run_scheduled(runner, data, launch=task.task_labels(),
                                 by=f"Airflow try {task.try_number} of {task.dag_id}.{task.task_id}", **run_kwargs)
     except ScheduledRunFailed as failed:
-        raise task_failure(failed) from failed
+        raise task_failure(failed, runner.journal) from failed
     return outcome.metadata()
 
 
@@ -150,11 +150,14 @@ def _finished_in_an_earlier_try(runner: "Runner", task: TaskTry) -> Optional["Ru
     return found[0] if found[0].labels.get("airflow.try_number") != str(task.try_number) else None
 
 
-def task_failure(failed: Any) -> Exception:
-    """Airflow's exception for a run that ended failed or interrupted, with the journal's message: a terminal
-    error is an AirflowFailException, which Airflow does not retry (it would fail the same way)."""
+def task_failure(failed: Any, journal: "Journal") -> Exception:
+    """Airflow's exception for a run that ended failed or interrupted: the outcome's line, then the journal's
+    whole account of the error (its first line is often dlt's "Traceback ...", the cause at its end; secrets
+    removed). A terminal error is an AirflowFailException, which Airflow does not retry: it would fail again."""
     exceptions = _airflow("airflow.sdk.exceptions")
-    return (exceptions.AirflowFailException if failed.terminal else exceptions.AirflowException)(str(failed))
+    account = journal.get_run(failed.outcome.run_id).error_message or ""
+    message = f"{failed}\n{account}" if "\n" in account.strip() else str(failed)
+    return (exceptions.AirflowFailException if failed.terminal else exceptions.AirflowException)(message)
 
 
 def _airflow(module: str) -> Any:
