@@ -63,7 +63,7 @@ class ScheduledRun:
 
 
 class ScheduledRunFailed(RunnerError):
-    """The run ended failed or interrupted; ``outcome`` says how, ``terminal`` whether a retry can help."""
+    """The run ended failed; ``outcome`` says how, ``terminal`` whether a retry can help."""
 
     def __init__(self, outcome: ScheduledRun):
         self.outcome = outcome
@@ -82,8 +82,9 @@ def run_scheduled(
 
     ``launch``: the labels that name the task across its retries (added to the runner's labels and
     journaled). ``by``: who continues a run, for the journal (e.g. "dagster retry"). Raises
-    :class:`ScheduledRunFailed` with the journal's account when the run ends failed or interrupted;
-    the runner's own errors (bad arguments, a held lease) pass through.
+    :class:`ScheduledRunFailed` with the journal's account when the run ends failed; an interruption
+    (the scheduler stopping the task: the run ends ``interrupted``, resumable by the next try) and the
+    runner's own errors (bad arguments, a held lease) pass through.
     """
     launch = checked_labels(launch, "launch labels")
     earlier = _unfinished_run(runner, launch)
@@ -102,8 +103,8 @@ def run_scheduled(
         if runner.last_run_id is None:
             raise  # the run never started: the runner's error says why
         outcome = _outcome(runner, earlier is not None, None)
-        if outcome.succeeded:
-            raise
+        if outcome.status != "failed":
+            raise  # an interruption stays one (the scheduler is stopping the task); the run is resumable
         raise ScheduledRunFailed(outcome) from None
     finally:
         runner.labels = saved_labels
