@@ -128,6 +128,13 @@ def run_in_task(runner: "Runner", data: Any, run_kwargs: Mapping[str, Any], task
                                 by=f"Airflow try {task.try_number} of {task.dag_id}.{task.task_id}", **run_kwargs)
     except ScheduledRunFailed as failed:
         raise task_failure(failed, runner.journal) from failed
+    except BaseException as exc:
+        # An interruption (Airflow's SIGTERM) passes run_scheduled as dlt raised it (SignalReceivedException, a
+        # KeyboardInterrupt): fail the try with the journal's account instead, retryable, as for a failure.
+        stopped = outcome_of(runner.journal, runner.last_run_id) if runner.last_run_id else None
+        if stopped is None or stopped.status != "interrupted":
+            raise
+        raise task_failure(ScheduledRunFailed(stopped), runner.journal) from exc
     return outcome.metadata()
 
 
