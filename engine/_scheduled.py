@@ -6,8 +6,8 @@ so a retry finds the run its earlier try left ``failed``, ``interrupted`` or ``c
 continues it as a new attempt of the same run (``resume_run``), instead of starting blind: pending
 packages are finalized, and the data is extracted again only if the earlier try died before it
 reached a load package (else it would load twice), or if its package is not in this working folder
-(the retry runs on another worker or a fresh pod) and none of it was loaded. Nothing pending is ever dropped, and the
-pipeline's working folder is never wiped: the runner is made with ``run_from_clean_folder=False``
+(the retry runs on another worker or a fresh pod) and none of it was loaded. Nothing pending is ever
+dropped, and the pipeline's working folder is never wiped: the runner is made with ``run_from_clean_folder=False``
 unless the caller chose otherwise, and even then the runner refuses to delete pending packages.
 
 The outcome comes from the journal, never from the exception: its messages have been scrubbed.
