@@ -83,3 +83,20 @@ def test_next_materialization_loads_what_a_failed_one_left(tmp_path, example, mo
     assert (failed.status, failed.attempt, newest.status) == ("failed", 6, "done")
     assert [a.phase for a in story.attempts] == ["finalize", "run"]
     assert newest.labels["dagster.run_id"] == result.run_id != failed.labels["dagster.run_id"]
+
+
+def test_asset_factory_runs_the_pipeline_through_the_resource(tmp_path, monkeypatch, journal_url):
+    from runjournal.dagster import RunjournalResource, journaled_dlt_asset
+
+    monkeypatch.setenv("LOAD__RAISE_ON_MAX_RETRIES", "1")
+    shop = Shop(tmp_path, failures=0)
+    example = load_example("dagster/shop_orders.py")
+    asset = journaled_dlt_asset(name="orders_asset", pipeline=shop.pipeline, data=example.orders,
+                                runner_kwargs={"labels": {"team": "shop"}}, group_name="shop")
+    result = dg.materialize([asset], resources={"runjournal": RunjournalResource(journal=journal_url)})
+    assert result.success
+    (materialization,) = result.asset_materializations_for_node("orders_asset")
+    assert materialization.metadata["row_counts"].value == {"orders": 100}
+    with Journal.open(journal_url) as jnl:
+        (run,) = jnl.list_runs(labels={"dagster.run_id": result.run_id})
+    assert (run.status, run.labels["dagster.step_key"], run.labels["team"]) == ("done", "orders_asset", "shop")
