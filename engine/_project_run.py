@@ -7,7 +7,7 @@ its contents), so `runjournal resume` can build the source again, as the same pr
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Iterator, Optional, Union
+from typing import Any, Iterator, Mapping, Optional, Union
 
 from runjournal.journal import Journal
 
@@ -20,12 +20,12 @@ ORIGIN = "project"
 @contextlib.contextmanager
 def project_runner(
     project_path: Optional[str], pipeline_name: str, journal: Union[None, str, Journal], *, progress=None,
-    profile: Optional[str] = None,
+    profile: Optional[str] = None, labels: Optional[Mapping[str, str]] = None,
 ) -> Iterator[tuple[Runner, Any]]:
     """The runner of a dlt.yml pipeline and a function that builds its source, inside the project's dlt config.
 
     Everything (credentials too) is resolved while the project is active, so the run must happen in
-    the ``with`` block.
+    the ``with`` block. ``labels`` are added over the pipeline's ``run_config.labels`` (a scheduler's task).
     """
     project = load_project(project_path, profile)
     spec = project.pipeline(pipeline_name)
@@ -33,7 +33,8 @@ def project_runner(
         pipeline = spec.build_pipeline()
         if progress is not None:
             pipeline.collector = progress
-        runner = Runner(pipeline, journal=journal, **spec.runner_kwargs())
+        kwargs = spec.runner_kwargs()
+        runner = Runner(pipeline, journal=journal, **{**kwargs, "labels": {**kwargs["labels"], **(labels or {})}})
         runner._origin = {
             "origin": ORIGIN, "project": project.path, "project_pipeline": pipeline_name, "profile": project.profile,
         }

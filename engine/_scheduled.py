@@ -5,8 +5,9 @@ Prefect's task run id, Airflow's dag run and task). Those names are journaled as
 so a retry finds the run its earlier try left ``failed``, ``interrupted`` or ``crashed`` and
 continues it as a new attempt of the same run (``resume_run``), instead of starting blind: pending
 packages are finalized, and the data is extracted again only if the earlier try died before it
-reached a load package (else it would load twice). Nothing pending is ever dropped, and the
-pipeline's working folder is never wiped: the runner is made with ``run_from_clean_folder=False``
+reached a load package (else it would load twice), or if its package is not in this working folder
+(the retry runs on another worker or a fresh pod) and none of it was loaded. Nothing pending is ever
+dropped, and the pipeline's working folder is never wiped: the runner is made with ``run_from_clean_folder=False``
 unless the caller chose otherwise, and even then the runner refuses to delete pending packages.
 
 The outcome comes from the journal, never from the exception: its messages have been scrubbed.
@@ -18,13 +19,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping, Optional
 
-from runjournal.journal import Run
+from runjournal.journal import Journal, LeaseHeld, Run, RunNotReclaimable, RunStory
 
 from ._errors import RunnerError
 from ._labels import checked_labels
 from ._machine import CONTINUABLE_STATES
-from ._recovery import data_reached_a_package
 from ._runner import Runner, detect_crashes
+from ._steps import pending_load_ids
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,7 @@ class ScheduledRun:
 
 
 class ScheduledRunFailed(RunnerError):
-    """The run ended failed or interrupted; ``outcome`` says how, ``terminal`` whether a retry can help."""
+    """The run ended failed; ``outcome`` says how, ``terminal`` whether a retry can help."""
 
     def __init__(self, outcome: ScheduledRun):
         self.outcome = outcome
@@ -81,8 +82,9 @@ def run_scheduled(
 
     ``launch``: the labels that name the task across its retries (added to the runner's labels and
     journaled). ``by``: who continues a run, for the journal (e.g. "dagster retry"). Raises
-    :class:`ScheduledRunFailed` with the journal's account when the run ends failed or interrupted;
-    the runner's own errors (bad arguments, a held lease) pass through.
+    :class:`ScheduledRunFailed` with the journal's account when the run ends failed; an interruption
+    (the scheduler stopping the task: the run ends ``interrupted``, resumable by the next try) and the
+    runner's own errors (bad arguments, a held lease) pass through.
     """
     launch = checked_labels(launch, "launch labels")
     earlier = _unfinished_run(runner, launch)
@@ -91,21 +93,39 @@ def run_scheduled(
     runner.last_run_id = None
     try:
         if earlier is not None:
-            # Data that reached a load package is finalized, not extracted twice (it would load twice).
-            again = None if data_reached_a_package(runner.journal.get_story(earlier.id)) else data
+            again = data if extract_again(runner, runner.journal.get_story(earlier.id)) else None
             load_info = runner.continue_run(earlier, again, by=by, **run_kwargs)
         else:
             load_info = runner.run(data, **run_kwargs)
+    except (LeaseHeld, RunNotReclaimable):
+        raise  # nothing ran: another run holds the pipeline, or took the earlier run up first; the error says which
     except BaseException:
         if runner.last_run_id is None:
             raise  # the run never started: the runner's error says why
         outcome = _outcome(runner, earlier is not None, None)
-        if outcome.succeeded:
-            raise
+        if outcome.status != "failed":
+            raise  # an interruption stays one (the scheduler is stopping the task); the run is resumable
         raise ScheduledRunFailed(outcome) from None
     finally:
         runner.labels = saved_labels
     return _outcome(runner, earlier is not None, load_info)
+
+
+def extract_again(runner: Runner, story: RunStory) -> bool:
+    """Whether continuing the run must extract its data again: never when a package of it is pending in
+    this working folder or was loaded (the data would load twice), always when it never reached one."""
+    extracted = _load_ids(story, ("extract",))
+    if not extracted:
+        return True
+    if set(pending_load_ids(runner.pipeline)) & extracted:
+        return False
+    # Not here: a retry on another worker or a fresh pod. Extracting again is safe unless part of it loaded.
+    return not (_load_ids(story, ("load", "finalize_pending")) & extracted)
+
+
+def _load_ids(story: RunStory, steps: tuple[str, ...]) -> set[str]:
+    """Load ids named by the run's journaled transitions out of ``steps``."""
+    return {load_id for t in story.transitions if t.source in steps for load_id in (t.details or {}).get("load_ids", [])}
 
 
 def _unfinished_run(runner: Runner, launch: Mapping[str, str]) -> Optional[Run]:
@@ -121,7 +141,12 @@ def _unfinished_run(runner: Runner, launch: Mapping[str, str]) -> Optional[Run]:
 
 
 def _outcome(runner: Runner, continued: bool, load_info: Any) -> ScheduledRun:
-    story = runner.journal.get_story(runner.last_run_id)
+    return outcome_of(runner.journal, runner.last_run_id, continued=continued, load_info=load_info)
+
+
+def outcome_of(journal: Journal, run_id: str, *, continued: bool = False, load_info: Any = None) -> ScheduledRun:
+    """The run as a scheduler task reports it, from the journal alone."""
+    story = journal.get_story(run_id)
     run = story.run
     loaded = {p.load_id for p in story.packages if p.state == "loaded"}
     row_counts: dict[str, int] = {}

@@ -12,10 +12,9 @@ The counterpart of dagster-dlt's ``DagsterDltResource``, without its ``pipeline.
   sets ``allow_retries=False``, so Dagster does not retry what would fail the same way.
 - The ``MaterializeResult`` carries the run id, the attempts and the rows loaded per table.
 
-Dagster is imported here, and this module only by those who use it.
+Dagster is imported here, and this module only by those who use it. No ``from __future__ import annotations``:
+Dagster reads the asset function's annotations as types.
 """
-
-from __future__ import annotations
 
 from typing import Any, Callable, Mapping, Optional
 
@@ -54,7 +53,7 @@ class RunjournalResource(dg.ConfigurableResource):
         """
         labels, launch = dagster_labels(context)
         runner_kwargs = dict(runner_kwargs or {})
-        runner_kwargs["labels"] = {**labels, **runner_kwargs.get("labels", {})}
+        runner_kwargs["labels"] = {**labels, **(runner_kwargs.get("labels") or {})}
         runner = Runner(pipeline, journal=self.journal, **runner_kwargs)
         try:
             outcome = run_scheduled(runner, data, launch=launch, by=f"dagster retry {context.retry_number}",

@@ -102,8 +102,13 @@ def _sqlite_engine(path: str) -> Engine:
 
 
 def _postgres_engine(url: str, read_only: bool = False) -> Engine:
+    # Every journal query is a short walk of an index: a parallel plan's worker start-up costs more than it
+    # saves, and a loaded server picks one for `runs --label` on a big journal (400 ms instead of 30).
+    options = ["-c max_parallel_workers_per_gather=0"]
     # A read-only journal's sessions are read-only on the server: a write would fail, not happen.
-    connect_args = {"options": "-c default_transaction_read_only=on"} if read_only else {}
+    if read_only:
+        options.append("-c default_transaction_read_only=on")
+    connect_args = {"options": " ".join(options)}
     try:
         parsed = make_url(url)
         if parsed.get_backend_name() != "postgresql":

@@ -38,21 +38,40 @@ def list_runs(
     if until is not None:
         conditions.append("started_at < :until")
     for i, (key, value) in enumerate((labels or {}).items()):
-        # served by ix_run_labels_key_value: the runs a pair names, never a scan of all runs' labels
-        params[f"label_key_{i}"], params[f"label_value_{i}"] = key, value
-        conditions.append(
-            f"id IN (SELECT run_id FROM run_labels WHERE key = :label_key_{i} AND value = :label_value_{i})"
-        )
-    selected = f"FROM runs{where(conditions)} ORDER BY started_at DESC, id DESC"
+        conditions.append(_label_condition(session, params, i, key, value))
+    sql = f"SELECT {RUN_COLUMNS} FROM runs{where(conditions)} ORDER BY started_at DESC, id DESC"
     if limit is not None:
-        selected += " LIMIT :limit"
-    runs = [to_run(row) for row in session.rows(f"SELECT {RUN_COLUMNS} {selected}", params)]
-    if not runs:
-        return runs
-    # The same selection again, not a list of ids: --limit 0 on a million runs binds no million parameters.
-    # A LIMIT is not allowed directly in an IN subquery on every database: it is wrapped.
-    found = _labels_where(session, f"run_id IN (SELECT id FROM (SELECT id {selected}) AS chosen)", params)
+        sql += " LIMIT :limit"
+    runs = [to_run(row) for row in session.rows(sql, params)]
+    found: dict[str, dict[str, str]] = {}
+    for start in range(0, len(runs), _IDS_PER_QUERY):
+        chunk: dict[str, Any] = {}
+        ids = bind_list(chunk, "run_id", [run.id for run in runs[start:start + _IDS_PER_QUERY]])
+        found.update(_labels_where(session, f"run_id IN {ids}", chunk))
     return [replace(run, labels=found.get(run.id, {})) for run in runs]
+
+
+#: Up to this many runs named by a label are looked up by id; a label naming more is checked run by run,
+#: newest first, which stops at the limit. Either way a filter reads a few rows, not all runs or all labels.
+_FEW_RUNS = 5_000
+_IDS_PER_QUERY = 500
+
+
+def _label_condition(session: Session, params: dict[str, Any], i: int, key: str, value: str) -> str:
+    """The runs labelled ``key=value``, as the condition the database serves fastest for how many they are.
+
+    Planners cannot tell (SQLite's least of all): ``id IN (subquery)`` makes SQLite walk all runs newest
+    first, while a correlated EXISTS walks them all when the label names one run among a million.
+    """
+    pair = {"key": key, "value": value, "few": _FEW_RUNS + 1}
+    named = session.rows("SELECT run_id FROM run_labels WHERE key = :key AND value = :value LIMIT :few", pair)
+    if len(named) <= _FEW_RUNS:  # the (key, value, run_id) index gave them all
+        return f"id IN {bind_list(params, f'label_{i}_run', [row['run_id'] for row in named])}"
+    params[f"label_key_{i}"], params[f"label_value_{i}"] = key, value
+    return (  # the primary key (run_id, key) answers it for each run
+        f"EXISTS (SELECT 1 FROM run_labels WHERE run_labels.run_id = runs.id "
+        f"AND run_labels.key = :label_key_{i} AND run_labels.value = :label_value_{i})"
+    )
 
 
 def _labels_where(session: Session, condition: str, params: Mapping[str, Any]) -> dict[str, dict[str, str]]:

@@ -157,7 +157,7 @@ def _record_load(session: Session, run_id: str, record: LoadRecord, at: float) -
     """
     params: dict[str, Any] = {"run_id": run_id}
     load_ids = bind_list(params, "load_id", [package.load_id for package in record.packages])
-    jobs = _with_known_row_counts(session, run_id, record.jobs, load_ids, params)
+    jobs = _with_known_row_counts(session, record.jobs, load_ids, params)
     for table in ("schema_changes", "jobs", "packages"):
         session.run(f"DELETE FROM {table} WHERE run_id = :run_id AND load_id IN {load_ids}", params)
     for sql, rows in (
@@ -173,17 +173,17 @@ def _record_load(session: Session, run_id: str, record: LoadRecord, at: float) -
 
 
 def _with_known_row_counts(
-    session: Session, run_id: str, jobs: Sequence[JobRecord], load_ids: str, params: dict[str, Any]
+    session: Session, jobs: Sequence[JobRecord], load_ids: str, params: dict[str, Any]
 ) -> list[JobRecord]:
-    """The jobs, each keeping the row count an earlier attempt of the run journaled for it when this report
-    has none (a new attempt that finalizes a package another attempt's process normalized)."""
+    """The jobs, each keeping the row count journaled for it before when this report has none: the package
+    was normalized by an earlier attempt's process, or by an earlier run that left it pending."""
     if all(job.row_count is not None for job in jobs):
         return list(jobs)
     known = {
         (row["load_id"], row["job_id"]): row["row_count"]
-        for row in session.rows(
-            f"SELECT load_id, job_id, row_count FROM jobs WHERE run_id = :run_id AND load_id IN {load_ids} "
-            "AND row_count IS NOT NULL",
+        for row in session.rows(  # ix_packages_load_id finds the runs that reported these packages
+            "SELECT jobs.load_id, jobs.job_id, jobs.row_count FROM packages JOIN jobs ON jobs.run_id = packages.run_id "
+            f"AND jobs.load_id = packages.load_id WHERE packages.load_id IN {load_ids} AND jobs.row_count IS NOT NULL",
             params,
         )
     }

@@ -7,59 +7,20 @@ Needs Dagster (``runjournal[dagster]``): run in the scheduler venv that .ci/run 
 
 from __future__ import annotations
 
-import importlib.util
-import pathlib
-import sys
-
 import pytest
 
 dg = pytest.importorskip("dagster")
 
-import dlt  # noqa: E402
-from dlt.common.destination.exceptions import DestinationTerminalException  # noqa: E402
-
 from runjournal.journal import Journal  # noqa: E402
 
-EXAMPLE = pathlib.Path(__file__).parent.parent / "examples" / "dagster" / "shop_orders.py"
-
-
-def load_example():
-    spec = importlib.util.spec_from_file_location("shop_orders_example", EXAMPLE)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dlt looks its resources' module up there
-    spec.loader.exec_module(module)
-    return module
-
-
-class Shop:
-    """The example's pipeline, whose destination fails its first ``failures`` loads, then records the rows."""
-
-    def __init__(self, tmp_path, failures: int, terminal: bool = False):
-        self.calls = 0
-        self.rows: list[dict] = []
-
-        @dlt.destination(batch_size=1000, name="shop_sink")
-        def sink(items, table):
-            self.calls += 1
-            if self.calls <= failures:
-                if terminal:
-                    raise DestinationTerminalException("the warehouse refused the table")
-                raise ConnectionError(f"warehouse unreachable (call {self.calls})")
-            self.rows.extend(items)
-
-        self.pipelines_dir = str(tmp_path / "pipelines")
-        self.sink = sink
-
-    def pipeline(self):
-        return dlt.pipeline(pipeline_name="shop_orders", destination=self.sink, dataset_name="shop",
-                            pipelines_dir=self.pipelines_dir)
+from ._scheduler_support import Shop, finalized_by_the_retry, load_example  # noqa: E402
 
 
 @pytest.fixture
 def example(monkeypatch, journal_url):
     monkeypatch.setenv("RUNJOURNAL_URL", journal_url)
     monkeypatch.setenv("LOAD__RAISE_ON_MAX_RETRIES", "1")  # a failing job fails the load (dlt retries it in place else)
-    return load_example()
+    return load_example("dagster/shop_orders.py")
 
 
 def materialize(example, shop, monkeypatch):
@@ -75,16 +36,9 @@ def test_dagster_retry_finalizes_the_pending_package_of_the_same_run(tmp_path, e
     assert result.success
     retries = [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
     assert len(retries) == 1
-    assert sorted(row["id"] for row in shop.rows) == list(range(1, 101))  # each row once: nothing dropped or doubled
-
+    run = finalized_by_the_retry(journal_url, shop)
     with Journal.open(journal_url) as jnl:
-        (run,) = jnl.list_runs()
         story = jnl.get_story(run.id)
-    assert run.status == "recovered" and run.attempt == 3
-    assert [a.outcome for a in story.attempts] == ["failed", "failed", "succeeded"]
-    # the package extracted by the first try is the one the retry loaded: finalized, not dropped
-    assert story.attempts[0].load_ids == story.attempts[2].load_ids
-    assert [p.state for p in story.packages] == ["loaded"]
     assert run.labels == {
         "dagster.run_id": result.run_id, "dagster.step_key": "shop_orders", "dagster.job": "__ephemeral_asset_job__",
         "dagster.retry_number": "1", "team": "shop",
@@ -129,3 +83,20 @@ def test_next_materialization_loads_what_a_failed_one_left(tmp_path, example, mo
     assert (failed.status, failed.attempt, newest.status) == ("failed", 6, "done")
     assert [a.phase for a in story.attempts] == ["finalize", "run"]
     assert newest.labels["dagster.run_id"] == result.run_id != failed.labels["dagster.run_id"]
+
+
+def test_asset_factory_runs_the_pipeline_through_the_resource(tmp_path, monkeypatch, journal_url):
+    from runjournal.dagster import RunjournalResource, journaled_dlt_asset
+
+    monkeypatch.setenv("LOAD__RAISE_ON_MAX_RETRIES", "1")
+    shop = Shop(tmp_path, failures=0)
+    example = load_example("dagster/shop_orders.py")
+    asset = journaled_dlt_asset(name="orders_asset", pipeline=shop.pipeline, data=example.orders,
+                                runner_kwargs={"labels": {"team": "shop"}}, group_name="shop")
+    result = dg.materialize([asset], resources={"runjournal": RunjournalResource(journal=journal_url)})
+    assert result.success
+    (materialization,) = result.asset_materializations_for_node("orders_asset")
+    assert materialization.metadata["row_counts"].value == {"orders": 100}
+    with Journal.open(journal_url) as jnl:
+        (run,) = jnl.list_runs(labels={"dagster.run_id": result.run_id})
+    assert (run.status, run.labels["dagster.step_key"], run.labels["team"]) == ("done", "orders_asset", "shop")

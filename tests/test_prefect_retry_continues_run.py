@@ -8,22 +8,16 @@ Needs Prefect (``runjournal[prefect]``): run in the scheduler venv that .ci/run 
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import pathlib
-import sys
 import uuid
 
 import pytest
 
 pytest.importorskip("prefect")
 
-import dlt  # noqa: E402
-from dlt.common.destination.exceptions import DestinationTerminalException  # noqa: E402
-
 from runjournal.journal import Journal  # noqa: E402
 
-EXAMPLE = pathlib.Path(__file__).parent.parent / "examples" / "prefect" / "shop_orders.py"
+from ._scheduler_support import Shop, finalized_by_the_retry, load_example  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -46,43 +40,11 @@ def harness(tmp_path_factory):
         os.environ.update(saved)
 
 
-def load_example():
-    spec = importlib.util.spec_from_file_location(f"prefect_shop_orders_{uuid.uuid4().hex}", EXAMPLE)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dlt looks its resources' module up there
-    spec.loader.exec_module(module)
-    return module
-
-
-class Shop:
-    """The example's pipeline, whose destination fails its first ``failures`` loads, then records the rows."""
-
-    def __init__(self, tmp_path, failures: int, terminal: bool = False):
-        self.calls = 0
-        self.rows: list[dict] = []
-
-        @dlt.destination(batch_size=1000, name="shop_sink")
-        def sink(items, table):
-            self.calls += 1
-            if self.calls <= failures:
-                if terminal:
-                    raise DestinationTerminalException("the warehouse refused the table")
-                raise ConnectionError(f"warehouse unreachable (call {self.calls})")
-            self.rows.extend(items)
-
-        self.pipelines_dir = str(tmp_path / "pipelines")
-        self.sink = sink
-
-    def pipeline(self):
-        return dlt.pipeline(pipeline_name="shop_orders", destination=self.sink, dataset_name="shop",
-                            pipelines_dir=self.pipelines_dir)
-
-
 @pytest.fixture
 def example(harness, monkeypatch, journal_url):
     monkeypatch.setenv("RUNJOURNAL_URL", journal_url)
     monkeypatch.setenv("LOAD__RAISE_ON_MAX_RETRIES", "1")  # a failing job fails the load (dlt retries it in place else)
-    return load_example()
+    return load_example("prefect/shop_orders.py")
 
 
 def run_flow(example, shop, monkeypatch):
@@ -97,14 +59,7 @@ def test_prefect_retry_finalizes_the_pending_package_of_the_same_run(tmp_path, e
 
     assert state.is_completed(), state
     metadata = state.result()
-    assert sorted(row["id"] for row in shop.rows) == list(range(1, 101))  # each row once: nothing dropped or doubled
-    with Journal.open(journal_url) as jnl:
-        (run,) = jnl.list_runs()
-        story = jnl.get_story(run.id)
-    assert run.status == "recovered" and run.attempt == 3
-    assert [a.outcome for a in story.attempts] == ["failed", "failed", "succeeded"]
-    assert story.attempts[0].load_ids == story.attempts[2].load_ids  # the first try's package, finalized
-    assert [p.state for p in story.packages] == ["loaded"]
+    run = finalized_by_the_retry(journal_url, shop)
     flow_run_id = str(state.state_details.flow_run_id)
     assert run.labels["prefect.flow_run_id"] == flow_run_id
     assert run.labels["prefect.flow"] == "shop-orders"

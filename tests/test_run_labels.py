@@ -7,6 +7,7 @@ Real dlt pipelines into duckdb, the real console script, SQLite and PostgreSQL j
 from __future__ import annotations
 
 import json
+import uuid
 
 import dlt
 import pytest
@@ -227,15 +228,37 @@ def test_secret_never_reaches_labels(tmp_path, journal_url, monkeypatch):
 
 @pytest.mark.postgres
 def test_labels_on_postgresql_use_the_index(tmp_path, pg_journal_url):
-    a = run_once(tmp_path, pg_journal_url, labels={"airflow.dag_id": "orders_daily"})
-    run_once(tmp_path, pg_journal_url, labels={"airflow.dag_id": "customers"})
-    runs = cli_json("runs", "--label", "airflow.dag_id=orders_daily", url=pg_journal_url)["runs"]
-    assert [(r["id"], r["labels"]) for r in runs] == [(a, {"airflow.dag_id": "orders_daily"})]
+    dag = f"orders_{uuid.uuid4().hex[:8]}"  # the session's PostgreSQL journal is shared with other tests
+    a = run_once(tmp_path, pg_journal_url, labels={"airflow.dag_id": dag})
+    run_once(tmp_path, pg_journal_url, labels={"airflow.dag_id": f"{dag}_other"})
+    runs = cli_json("runs", "--label", f"airflow.dag_id={dag}", url=pg_journal_url)["runs"]
+    assert [(r["id"], r["labels"]) for r in runs] == [(a, {"airflow.dag_id": dag})]
     with Journal.open(pg_journal_url) as jnl, jnl.database.engine.connect() as conn:
         from sqlalchemy import text
 
-        conn.execute(text("SET enable_seqscan = off"))  # a two-row table: make the planner show its index choice
+        conn.execute(text("SET enable_seqscan = off"))  # a small table: make the planner show its index choice
         plan = "\n".join(row[0] for row in conn.execute(text(
-            "EXPLAIN SELECT run_id FROM run_labels WHERE key = 'airflow.dag_id' AND value = 'orders_daily'"
-        )))
+            "EXPLAIN SELECT run_id FROM run_labels WHERE key = 'airflow.dag_id' AND value = :dag"
+        ), {"dag": dag}))
     assert "ix_run_labels_key_value" in plan
+
+
+@pytest.mark.parametrize("few_runs", [5_000, 1], ids=["looked-up-by-id", "checked-run-by-run"])
+def test_both_label_plans_find_the_same_runs(tmp_path, journal_url, monkeypatch, few_runs):
+    """A label naming few runs is looked up by id, one naming many is checked run by run: same answer."""
+    from runjournal.journal import _queries
+
+    monkeypatch.setattr(_queries, "_FEW_RUNS", few_runs)
+    a = run_once(tmp_path, journal_url, labels={"team": "payments", "env": "prod"})
+    b = run_once(tmp_path, journal_url, labels={"team": "payments", "env": "dev"})
+    c = run_once(tmp_path, journal_url, labels={"team": "search", "env": "prod"})
+    with Journal.open(journal_url) as jnl:
+        def ids(**labels):
+            return [run.id for run in jnl.list_runs(labels=labels, limit=None)]
+
+        assert ids(team="payments") == [b, a]
+        assert ids(env="prod") == [c, a]
+        assert ids(team="payments", env="prod") == [a]
+        assert ids(team="nobody") == []
+        assert [run.id for run in jnl.list_runs(labels={"team": "payments"}, limit=1)] == [b]
+        assert jnl.list_runs(labels={"env": "prod"}, limit=1)[0].labels == {"env": "prod", "team": "search"}
