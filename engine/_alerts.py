@@ -74,9 +74,9 @@ def send_alert(alert: Alert, scrubber: Scrubber) -> None:
     if alert.state not in _ALWAYS_ALERTED + _SUCCESS_STATES:
         return
     try:
-        if alert.state in _SUCCESS_STATES and not _resolved(AlertConfiguration(), alert.pipeline_name).alert_on_success:
+        if alert.state in _SUCCESS_STATES and not resolved_for(AlertConfiguration(), alert.pipeline_name).alert_on_success:
             return
-        hook = _resolved(RuntimeConfiguration(), alert.pipeline_name).slack_incoming_hook
+        hook = resolved_for(RuntimeConfiguration(), alert.pipeline_name).slack_incoming_hook
         if not hook:
             return
         problem = _post(hook, scrubber(alert.text()))
@@ -86,7 +86,7 @@ def send_alert(alert: Alert, scrubber: Scrubber) -> None:
         RunLog(alert.run_id, alert.pipeline_name, alert.state).warning("alert not sent: %s", problem)
 
 
-def _resolved(spec: BaseConfiguration, pipeline_name: str) -> BaseConfiguration:
+def resolved_for(spec: BaseConfiguration, pipeline_name: str) -> BaseConfiguration:
     context = ConfigSectionContext(pipeline_name=pipeline_name, sections=(),
                                    merge_style=ConfigSectionContext.prefer_existing)
     with inject_section(context):
