@@ -93,26 +93,28 @@ class PackageKeeper:
         missing = sorted(unfinished_load_ids(story) - here)
         if not missing:
             return {}
-        copies = _newest_copies(self.journal.vault_copies(load_ids=missing))
-        restored, at_destination, lost = [], [], {}
+        copies = _best_first(self.journal.vault_copies(load_ids=missing))
+        restored, at_destination, lost = {}, [], {}
         for load_id in missing:
-            copy = copies.get(load_id)
-            if copy is not None:
+            problems = []
+            for copy in copies.get(load_id, ()):
                 try:
                     self._restore(pipeline, copy)
-                    restored.append(load_id)
-                    continue
+                    restored[load_id] = copy.location
+                    break
                 except VaultError as exc:
-                    lost[load_id] = str(exc)
-            elif _loaded_at_destination(pipeline, load_id):
+                    problems.append(str(exc))
+            if load_id in restored:
+                continue
+            if _loaded_at_destination(pipeline, load_id):
                 at_destination.append(load_id)
             else:
-                lost[load_id] = "not in any package vault"
+                lost[load_id] = "; ".join(problems) or "not in any package vault"
         if lost:
             raise PackagesLostError(run.run_id, lost, run.continuation.run.host, _process.host())
         details: dict[str, Any] = {}
         if restored:
-            details["restored_from_vault"] = {load_id: copies[load_id].location for load_id in restored}
+            details["restored_from_vault"] = restored
         if at_destination:
             details["already_loaded"] = at_destination
         return details
@@ -158,15 +160,14 @@ def unfinished_load_ids(story: RunStory) -> set[str]:
     return named - finished - lost
 
 
-def _newest_copies(copies: Iterable[VaultCopy]) -> dict[str, VaultCopy]:
-    """Per load id, the copy of the latest stage (normalized over extracted), the latest stored."""
+def _best_first(copies: Iterable[VaultCopy]) -> dict[str, list[VaultCopy]]:
+    """Per load id, its copies to try in turn: the latest stage first (normalized, then extracted), newest first."""
     rank = {"extracted": 0, "normalized": 1}
-    best: dict[str, VaultCopy] = {}
+    by_package: dict[str, list[VaultCopy]] = {}
     for copy in copies:
-        current = best.get(copy.load_id)
-        if current is None or (rank[copy.stage], copy.stored_at) > (rank[current.stage], current.stored_at):
-            best[copy.load_id] = copy
-    return best
+        by_package.setdefault(copy.load_id, []).append(copy)
+    return {load_id: sorted(found, key=lambda c: (rank[c.stage], c.stored_at), reverse=True)
+            for load_id, found in by_package.items()}
 
 
 def _package_dirs(working_dir: str, folder: tuple[str, ...]) -> list[str]:
