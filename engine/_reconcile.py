@@ -6,14 +6,15 @@ vault has every job as new although another machine may have loaded some. dlt wo
 jobs again: duplicate rows for append (and for replace, whose table is truncated only when the
 package's load begins).
 
-So, for each table tree (a root table with its nested tables) the package writes with append or
-replace, and that may already have been written (some job of the tree left ``new_jobs``, or the
-package was restored): the rows the package wrote are deleted, found by the root's
-``_dlt_load_id`` and, for nested tables, through the ``_dlt_parent_id`` chain to their root rows,
-in one transaction; then every job of the tree is moved back to ``new_jobs`` (its pending
-transition cleared), and dlt runs them all. Merge trees are left to dlt: its staging load and merge
-give the same rows when run again. Destinations without SQL (filesystem, sinks) cannot be asked,
-and stay at-least-once; the journal gets how many jobs run again.
+So, for each table tree (a root table with its nested tables) that may already have been written
+(some job of the tree is in ``started_jobs``, or the package was restored): the rows the package
+wrote are deleted, found by the root's ``_dlt_load_id`` and, for nested tables, through the
+``_dlt_parent_id`` chain to their root rows, in one transaction; from the tables themselves for
+append and replace, from the staging dataset for merge (the merge is a follow-up job run once the
+staging load is complete, and merging the same rows again changes nothing). Then every job of the
+tree is moved back to ``new_jobs`` (its pending transition cleared, its follow-up jobs removed: dlt
+makes them again), and dlt runs them all. Destinations without SQL (filesystem, sinks) cannot be
+asked, and stay at-least-once; the journal gets how many jobs run again.
 """
 
 from __future__ import annotations
@@ -26,11 +27,12 @@ from dlt.common.schema import Schema
 from dlt.common.schema.utils import get_nested_tables, get_root_table, get_write_disposition
 from dlt.common.storages import ParsedLoadJobFileName
 from dlt.destinations.exceptions import DatabaseUndefinedRelation
+from dlt.common.destination.client import WithStagingDataset
 from dlt.destinations.job_client_impl import SqlJobClientBase
 
 _JOB_FOLDERS = ("new_jobs", "started_jobs", "completed_jobs")
 _PENDING_TRANSITIONS = ".pending_transitions"
-_REPLAYED = ("append", "replace")
+_FOLLOWUP_FORMATS = ("sql",)
 
 
 def reconcile(pipeline, package_dir: str, load_id: str, *, restored: bool) -> dict[str, Any]:
@@ -41,10 +43,7 @@ def reconcile(pipeline, package_dir: str, load_id: str, *, restored: bool) -> di
         return {}  # nothing in flight: either a fresh package or one dlt finishes without running a job again
     schema = _package_schema(package_dir)
     candidates = touched if not restored else [n for names in jobs.values() for n in names]
-    roots = sorted({
-        get_root_table(schema.tables, _table_of(name))["name"] for name in candidates
-        if get_write_disposition(schema.tables, _table_of(name)) in _REPLAYED
-    })
+    roots = sorted({get_root_table(schema.tables, _table_of(name))["name"] for name in candidates})
     if restored:
         unfinished = roots
     else:  # a tree whose every job completed (none started) is done: leave it
@@ -69,25 +68,34 @@ def _delete_rows(pipeline, schema: Schema, load_id: str, trees: dict[str, list[s
     with pipeline.destination_client(schema.name) as client:
         if not isinstance(client, SqlJobClientBase):
             return None
-        sql = client.sql_client
-        naming = schema.naming
-        load_id_col, id_col, parent_col = (sql.escape_column_name(naming.normalize_identifier(c))
-                                           for c in ("_dlt_load_id", "_dlt_id", "_dlt_parent_id"))
         deleted: dict[str, int] = {}
-        with sql.begin_transaction():
-            for root, tables in trees.items():
-                for table in reversed(tables):  # children before the parents that find them
-                    where = _rows_of(schema, table, root, load_id_col, id_col, parent_col, sql)
-                    try:
-                        count = sql.execute_sql(f"SELECT COUNT(*) FROM {sql.make_qualified_table_name(table)} "
-                                                f"WHERE {where}", load_id)[0][0]
-                        if count:
-                            sql.execute_sql(f"DELETE FROM {sql.make_qualified_table_name(table)} WHERE {where}",
-                                            load_id)
-                    except DatabaseUndefinedRelation:
-                        count = 0  # the table was never created: nothing of the package is in it
-                    deleted[table] = int(count)
+        for root, tables in trees.items():
+            if get_write_disposition(schema.tables, root) == "merge" and isinstance(client, WithStagingDataset):
+                with client.with_staging_dataset():
+                    deleted.update({f"staging:{t}": n for t, n in _delete_tree(client, schema, load_id, root,
+                                                                               tables).items()})
+            else:
+                deleted.update(_delete_tree(client, schema, load_id, root, tables))
         return deleted
+
+
+def _delete_tree(client, schema: Schema, load_id: str, root: str, tables: list[str]) -> dict[str, int]:
+    sql = client.sql_client
+    load_id_col, id_col, parent_col = (sql.escape_column_name(schema.naming.normalize_identifier(c))
+                                       for c in ("_dlt_load_id", "_dlt_id", "_dlt_parent_id"))
+    deleted: dict[str, int] = {}
+    with sql.begin_transaction():
+        for table in reversed(tables):  # children before the parents that find them
+            where = _rows_of(schema, table, root, load_id_col, id_col, parent_col, sql)
+            qualified = sql.make_qualified_table_name(table)
+            try:
+                count = sql.execute_sql(f"SELECT COUNT(*) FROM {qualified} WHERE {where}", load_id)[0][0]
+                if count:
+                    sql.execute_sql(f"DELETE FROM {qualified} WHERE {where}", load_id)
+            except DatabaseUndefinedRelation:
+                count = 0  # the table was never created: nothing of the package is in it
+            deleted[table] = int(count)
+    return deleted
 
 
 def _rows_of(schema: Schema, table: str, root: str, load_id_col: str, id_col: str, parent_col: str, sql) -> str:
@@ -106,9 +114,13 @@ def _requeue(package_dir: str, jobs: dict[str, list[str]], tables: set[str]) -> 
         for name in names:
             if _table_of(name) not in tables:
                 continue
+            path = os.path.join(package_dir, folder, name)
+            if ParsedLoadJobFileName.parse(name).file_format in _FOLLOWUP_FORMATS:
+                os.remove(path)  # dlt makes it again once the jobs it follows have completed
+                continue
             count += 1
             if folder != "new_jobs":
-                os.replace(os.path.join(package_dir, folder, name), os.path.join(package_dir, "new_jobs", name))
+                os.replace(path, os.path.join(package_dir, "new_jobs", name))
             marker = os.path.join(package_dir, _PENDING_TRANSITIONS, name)
             if os.path.exists(marker):
                 os.remove(marker)
