@@ -125,6 +125,7 @@ class PipelineSpec:
             "store_load_info": config.store_load_info,
             "retry_policy": config.retrying(),
             "retry_pipeline_steps": list(config.retry_pipeline_steps),
+            **({"package_vault": config.package_vault} if config.package_vault else {}),
         }
 
 
