@@ -26,7 +26,9 @@ from ._other_machine import (
     HEARTBEAT_ENV, OTHER_HOST, VaultPlace, lose_the_disk, needs_unshare, on_host, s3_server, wait_until_stale,
 )
 
-__all__ = ["s3_server"]  # the fixture, used by name
+from .test_alerts import hook, texts
+
+__all__ = ["hook", "s3_server"]  # fixtures, used by name
 
 BATCH = (0, 10)
 PENDING = (100, 105)
@@ -104,7 +106,7 @@ def test_kill_then_recover_on_another_machine_restores_from_the_vault(tmp_path, 
         assert vault.s3.key_id.encode() not in journal_bytes
 
 
-def test_no_vault_fails_the_run_naming_the_lost_package_and_the_next_run_goes_on(tmp_path, journal_url):
+def test_no_vault_fails_the_run_naming_the_lost_package_and_the_next_run_goes_on(tmp_path, journal_url, hook):
     needs_unshare()
     run_id, load_id = kill_in(tmp_path, journal_url, "load", HEARTBEAT_ENV)
     result, outcomes = recover_elsewhere(tmp_path, journal_url, HEARTBEAT_ENV)
@@ -120,6 +122,8 @@ def test_no_vault_fails_the_run_naming_the_lost_package_and_the_next_run_goes_on
     assert f"host {socket.gethostname()!r}" in story.run.error_message  # the machine that had the package
     (lost,) = [t.details for t in story.transitions if (t.details or {}).get("lost_load_ids")]
     assert (lost["lost_load_ids"], lost["lost_on_host"]) == ([load_id], socket.gethostname())
+    (alert,) = [text for text in texts(hook) if ": failed after" in text]
+    assert run_id in alert and load_id in alert and "PackagesLostError" in alert
 
     # recovering again does nothing: the run has ended failed
     again = on_host(OTHER_HOST, "recover", "--json", env={"RUNJOURNAL_URL": journal_url})
