@@ -103,8 +103,6 @@ class Vault:
 
     @classmethod
     def open(cls, url: str) -> "Vault":
-        if url.startswith("file://"):
-            os.makedirs(urlsplit(url).path, exist_ok=True)
         config = resolve_configuration(FilesystemConfiguration(bucket_url=url), sections=("runjournal", "vault"))
         fs, root = fsspec_from_config(config)
         return cls(url, fs, root, frozenset(destination_secrets(config)))

@@ -156,3 +156,21 @@ def test_a_vault_copy_gone_or_corrupt_fails_the_run_naming_the_load_id(tmp_path,
     assert outcome["status"] == "failed" and load_id in outcome["error"], outcome
     assert ("fails its checksum" if damage == "corrupt" else "is gone") in outcome["error"]
     assert cc.table_rows(tmp_path) == []
+
+
+def test_a_package_the_destination_already_loaded_is_not_taken_for_lost(tmp_path, journal_url):
+    """Killed after dlt's load recorded the package in ``_dlt_loads``, before the journal heard of it."""
+    needs_unshare()
+    killed = cc.spawn(tmp_path, journal_url, "--ids", f"{BATCH[0]}:{BATCH[1]}",
+                      "--kill-after-step", f"{cc.PIPELINE_NAME}:load", env=HEARTBEAT_ENV)
+    assert cc.finish(killed) == -signal.SIGKILL, cc.output_of(killed)
+    (load_id,) = cc.completed_load_ids(tmp_path)
+
+    result, outcomes = recover_elsewhere(tmp_path, journal_url, HEARTBEAT_ENV)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert outcomes[0]["status"] == "recovered"
+    with Journal.open(journal_url) as jnl:
+        story = jnl.get_story(outcomes[0]["run_id"])
+    assert [t.details["already_loaded"] for t in story.transitions if (t.details or {}).get("already_loaded")] == [
+        [load_id]]
+    assert sorted(r[0] for r in cc.table_rows(tmp_path)) == list(range(*BATCH))
