@@ -53,7 +53,8 @@ def _overhead(ctx: Context, name: str, title: str) -> list[Result]:
     return [Result(
         name, title, ours=f"with vault {secs(median(vault))}", baseline=f"without {secs(median(plain))}",
         result=f"x{ratio:.3f} ({(median(vault) - median(plain)) * 1000:+.0f} ms)", target=f"<= x{RATIO}",
-        status=PASS if ratio <= RATIO else MISS, note=f"95% CI x{low:.3f}..x{high:.3f}; package {out['package_mb']:.1f} MB",
+        status=PASS if ratio <= RATIO else MISS,
+        note=f"95% CI x{low:.3f}..x{high:.3f}; package {out['package_mb']:.1f} MB",
         data={"rows": params["rows"], "wall_s": {"engine": spread(plain), "vault": spread(vault)}, "ratio": ratio,
               "ratio_ci95": [low, high], "samples_wall_s": out["wall"], "package_mb": out["package_mb"]},
     )]
@@ -67,8 +68,8 @@ def _upload(ctx: Context, name: str, title: str) -> list[Result]:
     mb = out["package_mb"]
     put, copy = mb / median(out["put_s"]), mb / median(out["copy_s"])
     results = [Result(
-        name, title, ours=f"put {put:,.0f} MB/s", baseline=f"copytree {copy:,.0f} MB/s", result=f"{put / copy:.2f} of copy",
-        target="(reported)", status=INFO,
+        name, title, ours=f"put {put:,.0f} MB/s", baseline=f"copytree {copy:,.0f} MB/s",
+        result=f"{put / copy:.2f} of copy", target="(reported)", status=INFO,
         note=f"package {mb:.1f} MB, {out['files']} files; put = tar + sha256 + fsync + rename",
         data={"package_mb": mb, "put_s": spread(out["put_s"]), "copy_s": spread(out["copy_s"]),
               "put_mb_s": put, "copy_mb_s": copy},

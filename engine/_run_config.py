@@ -48,8 +48,9 @@ from ._vault import credential_free
 
 RETRY_POLICY_TYPES = ("none", "fixed", "backoff")
 RETRY_POLICY_KEYS = ("type", "max_attempts", "multiplier", "min", "max")
-RUN_CONFIG_KEYS = ("run_from_clean_folder", "store_trace_info", "store_load_info", "retry_policy", "retry_pipeline_steps",
-                   "package_vault")
+RUN_CONFIG_KEYS = (
+    "run_from_clean_folder", "store_trace_info", "store_load_info", "retry_policy", "retry_pipeline_steps", "package_vault",
+)
 #: Every setting, as a path below run_config; retry_policy is the only section.
 SETTINGS = (
     "run_from_clean_folder",

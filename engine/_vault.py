@@ -30,8 +30,8 @@ from dlt.common.storages import FilesystemConfiguration, fsspec_from_config
 
 from runjournal.journal import VaultCopy
 
-from ._alerts import resolved_for
 from ._secrets import destination_secrets
+from ._settings import resolved_for
 
 #: Package folders of a pipeline's working dir, by the stage a copy was taken at (dlt-internals §3.1).
 STAGE_FOLDERS = {"extracted": ("normalize", "extracted"), "normalized": ("load", "normalized")}
@@ -60,7 +60,8 @@ class VaultSetting(BaseConfiguration):
 
 
 def package_vault_setting(pipeline_name: str, given: Optional[str]) -> Optional[str]:
-    """The vault URL: the runner's argument, else ``[<pipeline>.runjournal] package_vault``, else ``[runjournal] ...``."""
+    """The vault URL: the runner's argument, else ``[<pipeline>.runjournal] package_vault``, else
+    ``[runjournal] package_vault``; None when none is set."""
     if given is not None:
         if not isinstance(given, str) or "://" not in given:
             raise ValueError(

@@ -6,8 +6,8 @@ destination but neither its file move nor its pending-transition marker can be w
 attempt fails with the fault and the process is killed. Once the fault is gone, dlt alone would run
 every job again (rows twice); recovery reconciles first: it deletes the package's rows found by
 ``_dlt_load_id`` (nested rows through their root rows) and runs the jobs again, so each row lands
-once, on duckdb and PostgreSQL, for append, merge (whose rows wait in the staging dataset) and replace. A sink cannot be asked: it stays
-at-least-once and the journal says how many jobs ran again.
+once, on duckdb and PostgreSQL, for append, merge (whose rows wait in the staging dataset) and replace.
+A sink cannot be asked: it stays at-least-once and the journal says how many jobs ran again.
 """
 
 from __future__ import annotations

@@ -22,7 +22,9 @@ from ._cli_support import RUNJOURNAL
 from ._other_machine import HEARTBEAT_ENV, OTHER_HOST, lose_the_disk, needs_unshare, on_host, wait_until_stale
 from ._project_cli_support import DLT_YML, PIPELINE, rows, write_project
 
-RETRYING = DLT_YML.replace("store_trace_info: true", "store_trace_info: false\n      retry_policy: {type: fixed, max_attempts: 3, multiplier: 300}")
+RETRYING = DLT_YML.replace(
+    "store_trace_info: true", "store_trace_info: false\n      retry_policy: {type: fixed, max_attempts: 3, multiplier: 300}"
+)
 
 
 def wait_for_state(journal_url: str, state: str, timeout: float = 60) -> str:
