@@ -22,6 +22,7 @@ import pytest
 from runjournal.journal import Journal
 
 from . import crash_child as cc
+from ._crash_support import Destination
 from ._other_machine import (
     HEARTBEAT_ENV, OTHER_HOST, VaultPlace, lose_the_disk, needs_unshare, on_host, s3_server, wait_until_stale,
 )
@@ -50,13 +51,6 @@ def kill_in(tmp_path: Path, journal_url: str, state: str, env: dict, *extra: str
     return run.id, named[0]
 
 
-def kids(base: Path) -> int:
-    import duckdb
-
-    with duckdb.connect(str(base / "crash.duckdb"), read_only=True) as conn:
-        return conn.sql(f'SELECT COUNT(*) FROM "{cc.DATASET}"."items__kids"').fetchall()[0][0]
-
-
 def recover_elsewhere(tmp_path: Path, journal_url: str, env: dict):
     lose_the_disk(tmp_path)
     wait_until_stale(journal_url)
@@ -65,26 +59,34 @@ def recover_elsewhere(tmp_path: Path, journal_url: str, env: dict):
     return result, json.loads(result.stdout or "{}").get("runs")
 
 
-@pytest.mark.parametrize("state", STATES)
-@pytest.mark.parametrize("where", ["file", "s3"])
-def test_kill_then_recover_on_another_machine_restores_from_the_vault(tmp_path, journal_url, request, where, state):
+CASES = [
+    *(pytest.param(where, state, "duckdb", id=f"{where}-{state}") for where in ("file", "s3") for state in STATES),
+    *(pytest.param(where, state, "postgres", id=f"{where}-{state}-postgres", marks=pytest.mark.postgres)
+      for where, state in (("file", "load"), ("s3", "normalize"))),
+]
+
+
+@pytest.mark.parametrize("where, state, kind", CASES)
+def test_kill_then_recover_on_another_machine_restores_from_the_vault(tmp_path, journal_url, request, where, state,
+                                                                     kind):
     needs_unshare()
     vault = VaultPlace(tmp_path, request.getfixturevalue("s3_server") if where == "s3" else None)
-    env = {**HEARTBEAT_ENV, **vault.env(), "RUNJOURNAL__PACKAGE_VAULT": vault.url}
-    run_id, load_id = kill_in(tmp_path, journal_url, state, env)
+    dest = Destination(kind, tmp_path, request)
+    env = {**HEARTBEAT_ENV, **vault.env(), **dest.env, "RUNJOURNAL__PACKAGE_VAULT": vault.url}
+    run_id, load_id = kill_in(tmp_path, journal_url, state, env, *dest.args())
     assert vault.copies(), "the package was not in the vault before the kill"
 
     result, outcomes = recover_elsewhere(tmp_path, journal_url, env)
     assert result.returncode == 0, result.stdout + result.stderr
     assert [(o["run_id"], o["status"]) for o in outcomes] == [(run_id, "recovered")]
 
-    rows = cc.table_rows(tmp_path, columns="id, _dlt_load_id")
+    rows = dest.rows(columns="id, _dlt_load_id")
     ids = collections.Counter(r[0] for r in rows)
     expected = set(range(*PENDING)) if state == "finalize_pending" else set(range(*BATCH))
     assert set(ids) == expected and set(ids.values()) == {1}, ids
     assert {r[1] for r in rows} == {load_id}
     if state != "finalize_pending":
-        assert kids(tmp_path) == 2 * len(expected)
+        assert len(dest.rows(table="items__kids", columns="k AS id")) == 2 * len(expected)
 
     with Journal.open(journal_url) as jnl:
         story = jnl.get_story(run_id)
