@@ -147,7 +147,10 @@ class PackageKeeper:
 
 
 def unfinished_load_ids(story: RunStory) -> set[str]:
-    """Load ids the run journaled (transitions, vault copies) that it neither finished nor declared lost."""
+    """Load ids the run's transitions name that it neither finished, nor found loaded, nor declared lost.
+
+    A copy put in the vault by a step whose transition never committed is not among them: the journal
+    says the run died before that step's package existed, and the copy is left for `runjournal prune`."""
     named: set[str] = set()
     lost: set[str] = set()
     for transition in story.transitions:

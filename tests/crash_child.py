@@ -120,6 +120,8 @@ def _child(argv: list[str]) -> int:
     parser.add_argument("--kill-after-reclaim", action="store_true")
     parser.add_argument("--recover", action="store_true", help="runjournal._recovery.recover() on the journal instead")
     parser.add_argument("--vault", default=None, help="the runner's package_vault URL")
+    parser.add_argument("--kill-in-vault", choices=("put", "record"), default=None,
+                        help="SIGKILL once the first vault copy is written (put) or also journaled (record)")
     parser.add_argument("--kids", action="store_true", help="each row has a list of two kids (a nested table)")
     parser.add_argument("--freeze-jobs", action="store_true",
                         help="on entering load, make completed_jobs and .pending_transitions immutable (chattr +i)")
@@ -130,6 +132,8 @@ def _child(argv: list[str]) -> int:
         _kill_after_step(*args.kill_after_step.split(":"))
     if args.kill_after_reclaim:
         _kill_after_reclaim()
+    if args.kill_in_vault:
+        _kill_in_vault(args.kill_in_vault)
     if args.recover:
         return _recover(args, base)
 
@@ -294,6 +298,20 @@ def _kill_after_reclaim() -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
     Journal.reclaim_run = reclaim_then_die
+
+
+def _kill_in_vault(where: str) -> None:
+    from runjournal._vault import Vault
+    from runjournal.journal import Journal
+
+    owner, name = (Vault, "put") if where == "put" else (Journal, "record_vault_copy")
+    original = getattr(owner, name)
+
+    def then_die(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    setattr(owner, name, then_die)
 
 
 def _recover(args: argparse.Namespace, base: Path) -> int:

@@ -176,3 +176,30 @@ def test_a_package_the_destination_already_loaded_is_not_taken_for_lost(tmp_path
     assert [t.details["already_loaded"] for t in story.transitions if (t.details or {}).get("already_loaded")] == [
         [load_id]]
     assert sorted(r[0] for r in cc.table_rows(tmp_path)) == list(range(*BATCH))
+
+
+@pytest.mark.parametrize("where", ["put", "record"])
+def test_a_kill_while_writing_to_the_vault_loses_nothing_the_journal_promised(tmp_path, journal_url, where):
+    """Killed once the first copy is in the vault (not yet journaled, or journaled): the journal says the run
+    died in extract, before its package existed, so recovery elsewhere loads nothing and says so; on the
+    first machine the pending package is finished; the copy is left to `runjournal prune`."""
+    needs_unshare()
+    vault = VaultPlace(tmp_path, None)
+    env = {**HEARTBEAT_ENV, "RUNJOURNAL__PACKAGE_VAULT": vault.url}
+    killed = cc.spawn(tmp_path, journal_url, "--ids", f"{BATCH[0]}:{BATCH[1]}", "--kill-in-vault", where, env=env)
+    assert cc.finish(killed) == -signal.SIGKILL, cc.output_of(killed)
+    assert cc.sqlite_integrity(journal_url) == ["ok"]
+    with Journal.open(journal_url) as jnl:
+        (run,) = jnl.list_runs(limit=None)
+        recorded = jnl.orphaned_vault_copies()[1]
+    assert run.state == "extract" and len(vault.copies()) == 1
+    assert len(recorded) == (1 if where == "record" else 0)
+
+    result, outcomes = recover_elsewhere(tmp_path, journal_url, env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert [(o["run_id"], o["stopped_in"], o["status"]) for o in outcomes] == [(run.id, "extract", "recovered")]
+    assert cc.table_rows(tmp_path) == []  # the data never reached a package the journal knew of: sent again
+    # the next run sends it again, once
+    following = cc.spawn(tmp_path, journal_url, "--ids", f"{BATCH[0]}:{BATCH[1]}", env=env)
+    assert cc.finish(following) == 0 and cc.result_of(following)["outcome"] == "ok", cc.output_of(following)
+    assert [r[0] for r in cc.table_rows(tmp_path)] == list(range(*BATCH))
