@@ -16,6 +16,7 @@ import collections
 import json
 import shutil
 import signal
+import subprocess
 
 import pytest
 
@@ -27,9 +28,16 @@ from ._crash_support import Destination, recover_cli
 BATCH = (0, 10)
 
 
-def needs_chattr() -> None:
+def needs_chattr(tmp_path) -> None:
+    """The fault needs chattr, CAP_LINUX_IMMUTABLE (root) and a filesystem with the immutable flag (ext4, xfs)."""
     if shutil.which("chattr") is None:
-        pytest.skip("the filesystem fault needs chattr")
+        pytest.skip("the filesystem fault needs chattr (e2fsprogs)")
+    probe = tmp_path / "chattr-probe"
+    probe.mkdir()
+    tried = subprocess.run(["chattr", "+i", str(probe)], capture_output=True, text=True)
+    if tried.returncode != 0:
+        pytest.skip(f"chattr +i is refused here ({tried.stderr.strip()}): needs root on ext4 or xfs")
+    subprocess.run(["chattr", "-i", str(probe)], check=True)
 
 
 def kill_in_the_window(tmp_path, journal_url, dest_args, env, *extra):
@@ -55,7 +63,7 @@ def nested_rows(dest: Destination) -> int:
 @pytest.mark.parametrize("disposition", ["append", "merge", "replace"])
 @pytest.mark.parametrize("kind", ["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
 def test_committed_but_unmarked_jobs_land_once_after_recovery(tmp_path, journal_url, request, kind, disposition):
-    needs_chattr()
+    needs_chattr(tmp_path)
     dest = Destination(kind, tmp_path, request)
     run_id = kill_in_the_window(tmp_path, journal_url, [*dest.args(), "--disposition", disposition], dest.env,
                                 "--kids")
@@ -83,7 +91,7 @@ def test_committed_but_unmarked_jobs_land_once_after_recovery(tmp_path, journal_
 
 
 def test_a_sink_stays_at_least_once_and_the_journal_counts_the_jobs_run_again(tmp_path, journal_url):
-    needs_chattr()
+    needs_chattr(tmp_path)
     run_id = kill_in_the_window(tmp_path, journal_url, ["--destination", "sink"], {})
     delivered_before = [i for call in cc.sink_calls(tmp_path) if call["table"] == cc.TABLE for i in call["ids"]]
     assert sorted(delivered_before) == list(range(*BATCH))
