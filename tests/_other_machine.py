@@ -10,7 +10,7 @@ import socket
 import subprocess
 import time
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Iterator, Optional, Sequence
 
 import pytest
 
@@ -28,11 +28,12 @@ def needs_unshare() -> None:
         pytest.skip("another hostname needs `unshare -u` as root")
 
 
-def on_host(host: str, *args: str, env: dict, cwd: str = "/", timeout: float = 180) -> subprocess.CompletedProcess:
-    """``runjournal *args`` in a process whose hostname is ``host``."""
+def on_host(host: str, *args: str, env: dict, cwd: str = "/", timeout: float = 180,
+            program: Sequence[str] = (str(RUNJOURNAL),)) -> subprocess.CompletedProcess:
+    """``runjournal *args`` (or ``program *args``) in a process whose hostname is ``host``."""
     environ = {**os.environ, "NO_COLOR": "1", **env}
     environ.pop("COLUMNS", None)
-    command = ["unshare", "-u", "sh", "-c", 'hostname "$0" && exec "$@"', host, str(RUNJOURNAL), *args]
+    command = ["unshare", "-u", "sh", "-c", 'hostname "$0" && exec "$@"', host, *program, *args]
     return subprocess.run(command, capture_output=True, text=True, env=environ, cwd=cwd, timeout=timeout, check=False)
 
 

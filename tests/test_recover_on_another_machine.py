@@ -15,6 +15,7 @@ import collections
 import json
 import signal
 import socket
+import sys
 from pathlib import Path
 
 import pytest
@@ -203,3 +204,22 @@ def test_a_kill_while_writing_to_the_vault_loses_nothing_the_journal_promised(tm
     following = cc.spawn(tmp_path, journal_url, "--ids", f"{BATCH[0]}:{BATCH[1]}", env=env)
     assert cc.finish(following) == 0 and cc.result_of(following)["outcome"] == "ok", cc.output_of(following)
     assert [r[0] for r in cc.table_rows(tmp_path)] == list(range(*BATCH))
+
+
+def test_the_next_run_on_another_machine_fails_the_lost_run_and_loads_its_own_data(tmp_path, journal_url):
+    needs_unshare()
+    run_id, load_id = kill_in(tmp_path, journal_url, "load", HEARTBEAT_ENV)
+    lose_the_disk(tmp_path)
+    wait_until_stale(journal_url)
+    env = {**HEARTBEAT_ENV, "RUNJOURNAL_URL": journal_url, "DLT_DATA_DIR": str(tmp_path / "dlt"),
+           "PYTHONPATH": str(Path(cc.THIS_FILE).parent.parent)}
+    following = on_host(OTHER_HOST, "--base", str(tmp_path), "--ids", "10:20", env=env, cwd=str(tmp_path),
+                        program=(sys.executable, cc.THIS_FILE))
+    assert following.returncode == 0, following.stdout + following.stderr
+    result = json.loads(following.stdout.split("RESULT ", 1)[1])
+    assert result["outcome"] == "ok", following.stdout + following.stderr
+    with Journal.open(journal_url) as jnl:
+        lost, new = jnl.get_story(run_id), jnl.get_story(result["run_id"])
+    assert (lost.run.status, new.run.status) == ("failed", "done")
+    assert load_id in lost.run.error_message
+    assert [r[0] for r in cc.table_rows(tmp_path)] == list(range(10, 20))
