@@ -8,7 +8,7 @@ from typing import Any, Callable
 
 
 def _tasks() -> dict[str, Callable[[dict[str, Any]], dict[str, Any]]]:
-    from . import inspection, memory, overhead, recovery, throughput, traces
+    from . import inspection, memory, overhead, recovery, throughput, traces, vault
 
     return {
         "overhead": overhead.worker_overhead,
@@ -25,6 +25,8 @@ def _tasks() -> dict[str, Callable[[dict[str, Any]], dict[str, Any]]]:
         "recovery_victim": recovery.worker_victim,
         "recovery_recover": recovery.worker_recover,
         "recovery_plain_load": recovery.worker_plain_load,
+        "vault_overhead": vault.worker_overhead,
+        "vault_upload": vault.worker_upload,
     }
 
 

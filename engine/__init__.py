@@ -21,6 +21,7 @@ _PUBLIC = {
     "RunnerError": "runjournal._errors",
     "PendingPackagesError": "runjournal._errors",
     "DataNotReplayableError": "runjournal._errors",
+    "PackagesLostError": "runjournal._keeper",
 }
 
 __all__ = ["__version__", *_PUBLIC]
@@ -28,6 +29,7 @@ __all__ = ["__version__", *_PUBLIC]
 if TYPE_CHECKING:  # pragma: no cover
     from ._callbacks import RunnerCollector
     from ._errors import DataNotReplayableError, PendingPackagesError, RunnerError
+    from ._keeper import PackagesLostError
     from ._runner import Runner, runner
 
 

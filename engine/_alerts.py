@@ -19,15 +19,15 @@ import threading
 from dataclasses import dataclass, field
 from typing import ClassVar, Mapping, Optional
 
-from dlt.common.configuration import configspec, inject_section, resolve_configuration
+from dlt.common.configuration import configspec
 from dlt.common.configuration.specs import BaseConfiguration, RuntimeConfiguration
-from dlt.common.configuration.specs.config_section_context import ConfigSectionContext
 from dlt.common.runtime.slack import send_slack_message
 
 from runjournal.journal import Run
 
 from ._log import RunLog
 from ._secrets import Scrubber
+from ._settings import resolved_for
 
 #: Seconds a run waits for the hook's answer before it goes on (and logs a WARNING).
 SEND_TIMEOUT = 5.0
@@ -77,9 +77,10 @@ def send_alert(alert: Alert, scrubber: Scrubber) -> None:
     if alert.state not in _ALWAYS_ALERTED + _SUCCESS_STATES:
         return
     try:
-        if alert.state in _SUCCESS_STATES and not _resolved(AlertConfiguration(), alert.pipeline_name).alert_on_success:
+        success_alerted = resolved_for(AlertConfiguration(), alert.pipeline_name).alert_on_success
+        if alert.state in _SUCCESS_STATES and not success_alerted:
             return
-        hook = _resolved(RuntimeConfiguration(), alert.pipeline_name).slack_incoming_hook
+        hook = resolved_for(RuntimeConfiguration(), alert.pipeline_name).slack_incoming_hook
         if not hook:
             return
         problem = _post(hook, scrubber(alert.text()))
@@ -87,13 +88,6 @@ def send_alert(alert: Alert, scrubber: Scrubber) -> None:
         problem = type(exc).__name__
     if problem:
         RunLog(alert.run_id, alert.pipeline_name, alert.state).warning("alert not sent: %s", problem)
-
-
-def _resolved(spec: BaseConfiguration, pipeline_name: str) -> BaseConfiguration:
-    context = ConfigSectionContext(pipeline_name=pipeline_name, sections=(),
-                                   merge_style=ConfigSectionContext.prefer_existing)
-    with inject_section(context):
-        return resolve_configuration(spec)
 
 
 def _post(hook: str, text: str) -> Optional[str]:

@@ -117,6 +117,7 @@ class PipelineSpec:
             "retry_policy": config.retrying(),
             "retry_pipeline_steps": list(config.retry_pipeline_steps),
             "labels": dict(config.labels),
+            **({"package_vault": config.package_vault} if config.package_vault else {}),
         }
 
 

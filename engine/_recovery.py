@@ -122,6 +122,7 @@ def _attached_runner(journal: Journal, run: Run) -> Runner:
         retry_policy=policy_from_spec(config.get("retry_spec")),
         retry_pipeline_steps=config.get("retry_pipeline_steps") or ("load",),
         journal=journal,
+        package_vault=config.get("package_vault"),
     )
 
 
@@ -169,5 +170,8 @@ def _stopped_in(story: RunStory) -> str:
 
 
 def data_reached_a_package(story: RunStory) -> bool:
-    return any(t.source == "extract" and t.trigger == "advance" and (t.details or {}).get("load_ids")
-               for t in story.transitions)
+    """Whether the run's data is in a load package that still exists (one journaled lost must be extracted again)."""
+    packaged = {load_id for t in story.transitions if t.source == "extract" and t.trigger == "advance"
+                for load_id in (t.details or {}).get("load_ids") or ()}
+    lost = {load_id for t in story.transitions for load_id in (t.details or {}).get("lost_load_ids") or ()}
+    return bool(packaged - lost)

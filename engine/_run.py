@@ -23,8 +23,9 @@ from . import _load_info, _otel, _process, _steps, _traces
 from ._alerts import Alert, send_alert
 from ._callbacks import Callbacks
 from ._heartbeat import Heartbeat
+from ._keeper import PackageKeeper
 from ._log import RunLog
-from ._machine import CONTINUABLE_STATES, STEP_OF_STATE, MachineModel, build_machine
+from ._machine import CONTINUABLE_STATES, FINAL_STATES, STEP_OF_STATE, MachineModel, build_machine
 from ._retry import ErrorClass, classify, compose, is_last_attempt, retry_if_step_retryable
 from ._secrets import Scrubber
 from ._shipping import OutboxShipper
@@ -110,8 +111,11 @@ class JournaledRun(MachineModel):
         finalize_only: bool = False,
         extract_kwargs: Optional[Mapping[str, Any]] = None,
         continuation: Optional[Continuation] = None,
+        keeper: Optional[PackageKeeper] = None,
     ):
         self.journal_store = journal
+        #: the run's packages: in the vault before they can be lost, back from it on recovery
+        self.keeper = keeper or PackageKeeper(journal, None)
         self.pipeline = pipeline
         self.options = options
         self.shippers = shippers
@@ -236,15 +240,18 @@ class JournaledRun(MachineModel):
         with Heartbeat(self.journal_store, self.run_id, self.options.heartbeat_interval), \
                 self._signal_interception(), self.spans:
             try:
-                result = self._drive()
-            except BaseException as exc:
-                self._conclude_failure(exc)
-                raise
-            if self.failure is not None:  # the policy's retry_error_callback chose a value
-                self._conclude_failure(None)
+                try:
+                    result = self._drive()
+                except BaseException as exc:
+                    self._conclude_failure(exc)
+                    raise
+                if self.failure is not None:  # the policy's retry_error_callback chose a value
+                    self._conclude_failure(None)
+                    return result
+                self._conclude_success()
                 return result
-            self._conclude_success()
-            return result
+            finally:
+                self._forget_loaded_packages()
 
     def _signal_interception(self):
         """dlt's interception of SIGINT/SIGTERM, unless the pipeline's ``runtime.intercept_signals`` is
@@ -348,7 +355,7 @@ class JournaledRun(MachineModel):
         return self.load_info
 
     def _failure_details(self, exc: BaseException) -> dict[str, Any]:
-        details = self.failure.details()
+        details = {**self.failure.details(), **getattr(exc, "journal_details", {})}
         stuck = _load_info.stuck_package(exc)
         if stuck:
             # dlt 1.31 keeps the package pending: every later run fails on it the same way. Say the way out.
@@ -397,6 +404,16 @@ class JournaledRun(MachineModel):
             self.journal_store.add_trace(self.run_id, self.attempt, self.pipeline.pipeline_name, payload)
         except Exception as exc:  # noqa: BLE001 - a trace that cannot be captured must not fail the load
             self._log().warning("trace of attempt %d not captured: %s", self.attempt, self.scrubber(str(exc)))
+
+    def _forget_loaded_packages(self) -> None:
+        """The run has ended: the vault copies of the packages it loaded are not needed any more."""
+        if (self.keeper.vault is None and not self.keeper.restored) or self.run_id is None \
+                or self.state not in FINAL_STATES:
+            return
+        try:
+            self.keeper.forget_loaded(self.run_id)
+        except Exception as exc:  # noqa: BLE001 - a copy left behind is found by `runjournal prune`
+            self._log().warning("vault copies of loaded packages not deleted: %s", self.scrubber(str(exc)))
 
     # tenacity hooks
 

@@ -46,11 +46,13 @@ from tenacity import Retrying
 from ._labels import LabelError, checked_labels
 from ._retry import policy_from_spec
 from ._runner import _steps_argument
+from ._vault import credential_free
 
 RETRY_POLICY_TYPES = ("none", "fixed", "backoff")
 RETRY_POLICY_KEYS = ("type", "max_attempts", "multiplier", "min", "max")
 RUN_CONFIG_KEYS = (
-    "run_from_clean_folder", "store_trace_info", "store_load_info", "retry_policy", "retry_pipeline_steps", "labels"
+    "run_from_clean_folder", "store_trace_info", "store_load_info", "retry_policy", "retry_pipeline_steps", "labels",
+    "package_vault",
 )
 #: Every setting, as a path below run_config; retry_policy is the only section.
 SETTINGS = (
@@ -58,6 +60,7 @@ SETTINGS = (
     "store_trace_info",
     "store_load_info",
     "retry_pipeline_steps",
+    "package_vault",
     *(f"retry_policy.{key}" for key in RETRY_POLICY_KEYS),
 )
 DEFAULTS = {"run_from_clean_folder": False, "store_trace_info": False, "store_load_info": False,
@@ -111,6 +114,7 @@ class RunConfig:
     retry_pipeline_steps: list[str]
     origins: dict[str, str]  # setting path -> where its value came from, for the settings that were set
     labels: dict[str, str] = field(default_factory=dict)  # journaled with each run (runjournal._labels)
+    package_vault: Optional[str] = None  # runjournal's own: where load packages are copied before they load
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -120,6 +124,8 @@ class RunConfig:
             "retry_policy": dict(self.retry_policy),
             "retry_pipeline_steps": list(self.retry_pipeline_steps),
             "labels": dict(self.labels),
+            # set only when given; a URL's user and password never reach the journal
+            **({"package_vault": credential_free(self.package_vault)} if self.package_vault else {}),
         }
 
     def retrying(self) -> Optional[Retrying]:
@@ -268,6 +274,7 @@ def _validated(
         retry_policy=retry_policy,
         retry_pipeline_steps=values.get("retry_pipeline_steps", DEFAULTS["retry_pipeline_steps"]),
         origins={path: setting.origin for path, setting in settings.items()},
+        package_vault=values.get("package_vault"),
     )
 
 
@@ -296,6 +303,13 @@ def _validate_bool(setting: Setting, *_: Any) -> bool:
     if not isinstance(setting.value, bool):
         raise setting.error(f"{_show(setting.value)} is not a boolean; allowed: true, false")
     return setting.value
+
+
+def _validate_vault_url(setting: Setting, *_: Any) -> str:
+    value = setting.value
+    if not isinstance(value, str) or "://" not in value:
+        raise setting.error(f"{_show(value)} is not a URL; allowed: file://, s3://, gs:// or az:// URLs")
+    return value
 
 
 def _validate_store_trace_info(setting: Setting, pipeline_name: str, pipeline_names: Sequence[str]) -> Any:
@@ -349,6 +363,7 @@ _VALIDATORS: dict[str, Callable[[Setting, str, Sequence[str]], Any]] = {
     "store_trace_info": _validate_store_trace_info,
     "store_load_info": _validate_bool,
     "retry_pipeline_steps": _validate_steps,
+    "package_vault": _validate_vault_url,
     "retry_policy.type": _validate_policy_type,
     "retry_policy.max_attempts": _validate_max_attempts,
     "retry_policy.multiplier": _validate_seconds,

@@ -23,7 +23,9 @@ from ._reattach import pipeline_facts
 from ._retry import PIPELINE_STEPS, describe_policy, policy_spec, single_attempt
 from ._run import Continuation, JournaledRun, RunOptions
 from ._secrets import DestinationConfigs, Scrubber, scrubber_for
+from ._keeper import PackageKeeper, PackagesLostError
 from ._shipping import OutboxShipper
+from ._vault import Vault, credential_free, package_vault_setting
 
 # pipeline.run() keywords that choose where data goes; applied to the pipeline before the steps.
 _DESTINATION_KWARGS = ("destination", "staging", "credentials", "dataset_name")
@@ -60,6 +62,8 @@ class Runner:
       ``journal.Journal``.
     - ``labels``: strings journaled with each run, over those the launching scheduler left in the
       environment (runjournal._labels); ``runjournal runs --label key=value`` finds the runs.
+    - ``package_vault``: a URL (file://, s3://, gs://, az://) where each load package is copied before it
+      loads, so that a recovery on another machine can finish it; default ``[runjournal] package_vault``.
     """
 
     def __init__(
@@ -72,6 +76,7 @@ class Runner:
         journal: Union[None, str, Journal] = None,
         store_load_info: bool = False,
         labels: Optional[Mapping[str, str]] = None,
+        package_vault: Optional[str] = None,
     ):
         if not isinstance(pipeline, Pipeline):
             raise TypeError(f"pipeline must be a dlt.Pipeline, got {type(pipeline).__name__}")
@@ -93,6 +98,7 @@ class Runner:
         self.store_trace_info = self.trace_pipeline is not None or store_trace_info is True
         self.journal = _journal_argument(journal)
         self.labels = checked_labels(labels, "labels")
+        self.package_vault = package_vault_setting(pipeline.pipeline_name, package_vault)
         self.last_run_id: Optional[str] = None
 
     def run(self, data: Any = None, **kwargs: Any):
@@ -168,7 +174,10 @@ class Runner:
             if crashed.pipelines_dir != pipeline.pipelines_dir:
                 continue  # another working directory: not ours to finalize
             RunLog(crashed.id, crashed.pipeline_name, crashed.state).warning("recovering it before the new run")
-            self.take_up(crashed, "recover", {"by": f"the next run of the pipeline (pid {os.getpid()})"})
+            try:
+                self.take_up(crashed, "recover", {"by": f"the next run of the pipeline (pid {os.getpid()})"})
+            except PackagesLostError:
+                pass  # journaled, logged and alerted as the crashed run's failure; the new run goes on
 
     def take_up(
         self, run: Run, trigger: str, details: dict, *, data: Any = None, extract_kwargs=None, relabel: bool = False
@@ -210,8 +219,13 @@ class Runner:
             scrubber=self._scrubber,
             config={**self._config(call, run_kwargs.get("extract_kwargs") or {}),
                     "heartbeat_interval": options.heartbeat_interval},
+            keeper=PackageKeeper(self.journal, self._vault),
             **run_kwargs,
         )
+
+    @functools.cached_property
+    def _vault(self) -> Optional[Vault]:
+        return Vault.open(self.package_vault) if self.package_vault else None
 
     @functools.cached_property
     def _destination_configs(self) -> DestinationConfigs:
@@ -220,7 +234,8 @@ class Runner:
 
     @functools.cached_property
     def _scrubber(self):
-        return scrubber_for(self.pipeline, self.trace_pipeline, configs=self._destination_configs)
+        scrubber = scrubber_for(self.pipeline, self.trace_pipeline, configs=self._destination_configs)
+        return scrubber.adding(self._vault.secrets) if self._vault else scrubber
 
     @functools.cached_property
     def _reattach_facts(self) -> dict[str, Any]:
@@ -267,6 +282,7 @@ class Runner:
             "retry_spec": policy_spec(self.retry_policy),
             "retry_pipeline_steps": list(self.retry_pipeline_steps),
             "run_kwargs": {k: _plain(v) for k, v in extract_kwargs.items()},
+            "package_vault": credential_free(self.package_vault) if self.package_vault else None,
             **self._reattach_facts,
         }
 

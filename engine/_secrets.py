@@ -33,6 +33,10 @@ class Scrubber:
                 text = text.replace(secret, MASK)
         return _URL_PASSWORD.sub(lambda m: m.group("head") + MASK + m.group("tail"), text)
 
+    def adding(self, secrets: Iterable[str]) -> "Scrubber":
+        """A scrubber of these secrets too."""
+        return Scrubber([*self._secrets, *secrets])
+
     def scrub_data(self, value: Any) -> Any:
         """The same, through nested dicts and lists (journal details)."""
         if isinstance(value, str):
@@ -52,7 +56,7 @@ def scrubber_for(*pipelines, configs: "DestinationConfigs") -> Scrubber:
             continue
         for destination in (pipeline.destination, getattr(pipeline, "staging", None)):
             if destination is not None:
-                secrets.update(_destination_secrets(configs(pipeline.pipeline_name, destination)))
+                secrets.update(destination_secrets(configs(pipeline.pipeline_name, destination)))
     return Scrubber(secrets)
 
 
@@ -83,7 +87,7 @@ def destination_configuration(pipeline_name: str, destination) -> Optional[BaseC
         return None
 
 
-def _destination_secrets(config: Optional[BaseConfiguration]) -> set[str]:
+def destination_secrets(config: Optional[BaseConfiguration]) -> set[str]:
     """Secret values of the destination's configuration."""
     if config is None:
         return set()

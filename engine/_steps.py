@@ -17,7 +17,7 @@ from dlt.extract import DltResource, DltSource
 
 from runjournal.journal import LoadRecord
 
-from . import _load_info
+from . import _load_info, _reconcile
 from ._errors import DataNotReplayableError, PendingPackagesError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -56,6 +56,8 @@ def clean_folder(run: "JournaledRun") -> StepResult:
     facts: dict[str, Any] = {}
     repaired = _repair_working_dir(pipeline.working_dir)
     facts.update({k: v for k, v in repaired.items() if v})
+    if run.continuation is not None:  # the dead run's packages, from the vault if this machine lacks them
+        facts.update(run.keeper.bring_back(run))
     if run.options.run_from_clean_folder and not run.finalize_only_call:
         pending = pending_load_ids(pipeline)
         if pending:
@@ -105,7 +107,11 @@ def sync(run: "JournaledRun") -> StepResult:
     if pending:
         # On a first run whose dataset does not exist yet, dlt's sync wipes the working folder
         # with the pending packages in it. They carry the local state; it is synced when they load.
-        return StepResult.skipped(f"{len(pending)} pending package(s) keep the local state until they load")
+        # Named in the journal, and in the vault, before finalize_pending begins: a recovery elsewhere needs them.
+        return StepResult("advance", {
+            "skipped": f"{len(pending)} pending package(s) keep the local state until they load",
+            "pending_load_ids": pending, **run.keeper.secure(run),
+        })
     if pipeline.destination is None:
         return StepResult.skipped("the pipeline has no destination")
     if pipeline.dev_mode:
@@ -126,6 +132,7 @@ def finalize_pending(run: "JournaledRun") -> StepResult:
         normalize_info = pipeline.normalize(**run.normalize_kwargs)
         if normalize_info is not None:
             details["row_counts"] = run.note_row_counts(normalize_info)
+    details.update(_before_load(run))
     info = pipeline.load(**run.load_kwargs)
     run.note_load_info(info)
     if info is not None:
@@ -140,7 +147,7 @@ def extract(run: "JournaledRun") -> StepResult:
         return StepResult.skipped("no data given")
     run.data_guard.before_extract()
     info = pipeline.extract(run.data, **run.extract_kwargs)
-    return StepResult(details={"load_ids": list(info.loads_ids)})
+    return StepResult(details={"load_ids": list(info.loads_ids), **run.keeper.secure(run)})
 
 
 def normalize(run: "JournaledRun") -> StepResult:
@@ -150,19 +157,30 @@ def normalize(run: "JournaledRun") -> StepResult:
     info = pipeline.normalize(**run.normalize_kwargs)
     if info is None:
         return StepResult.skipped("no schema yet")
-    return StepResult(details={"load_ids": list(info.loads_ids), "row_counts": run.note_row_counts(info)})
+    return StepResult(details={"load_ids": list(info.loads_ids), "row_counts": run.note_row_counts(info),
+                               **run.keeper.secure(run)})
 
 
 def load(run: "JournaledRun") -> StepResult:
     pipeline = run.pipeline
     if not pipeline.list_normalized_load_packages():
         return StepResult.skipped("nothing to load", trigger="attempt_done")
+    before = _before_load(run)
     info = pipeline.load(**run.load_kwargs)
     run.note_load_info(info)
     if info is None:
         return StepResult.skipped("no schema yet", trigger="attempt_done")
-    details = {"load_ids": list(info.loads_ids), **_load_info.failed_jobs(info, run.run_id, run.scrubber)}
+    details = {"load_ids": list(info.loads_ids), **before, **_load_info.failed_jobs(info, run.run_id, run.scrubber)}
     return StepResult("attempt_done", details, run.load_record(info), info)
+
+
+def _before_load(run: "JournaledRun") -> dict[str, Any]:
+    """Every package in the vault, and reconciled with the destination, before dlt loads it."""
+    details = dict(run.keeper.secure(run))
+    reconciled = _reconcile.reconcile_pending(run.pipeline, run.keeper.restored)
+    if reconciled:
+        details["reconciled"] = reconciled
+    return details
 
 
 #: The work done in each state, looked up by the state's name.

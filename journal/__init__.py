@@ -16,6 +16,7 @@ from ._errors import (
 from ._journal import Journal
 from ._admin import SchemaStatus, checked_url, exists, open_existing, schema_status, shown_url, size_on_disk, upgrade
 from ._outbox import Outbox
+from ._vault import VaultCopy
 from ._records import (
     ATTEMPT_OUTCOMES,
     FINISHED_STATUSES,
@@ -83,4 +84,5 @@ __all__ = [
     "shown_url",
     "size_on_disk",
     "upgrade",
+    "VaultCopy",
 ]

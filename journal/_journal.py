@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from typing import Iterator, Mapping, Optional, Sequence, Union
 
-from . import _fleet, _prune, _queries, _revisions, _store
+from . import _fleet, _prune, _queries, _revisions, _store, _vault
 from ._databases import open_database
 from ._dialects import Database, Session
 from ._errors import DatabaseError, JournalError, JournalSchemaError, JournalUnavailable, RunNotReclaimable
@@ -18,6 +18,7 @@ from ._records import (
     SchemaChange, Transition,
 )
 from ._urls import default_url
+from ._vault import VaultCopy
 
 
 def new_run_id(at: float) -> str:
@@ -174,6 +175,16 @@ class Journal:
         with self._write() as session:
             return _store.insert_operation(session, operation)
 
+    def record_vault_copy(self, copy: VaultCopy) -> int:
+        """Commit where a package's vault copy is; done before the package's load starts."""
+        with self._write() as session:
+            return _vault.insert(session, copy)
+
+    def forget_vault_copies(self, copy_ids: Sequence[int]) -> None:
+        """Mark copies deleted from their vault."""
+        with self._write() as session:
+            _vault.mark_forgotten(session, copy_ids, time.time())
+
     def prune(
         self,
         older_than: float,
@@ -250,6 +261,16 @@ class Journal:
         """Operator actions, newest first."""
         with self._read() as session:
             return _queries.list_operations(session, pipeline=pipeline)
+
+    def vault_copies(self, *, load_ids: Sequence[str]) -> list[VaultCopy]:
+        """The copies of these load packages still in a vault, oldest first."""
+        with self._read() as session:
+            return _vault.of_packages(session, load_ids)
+
+    def orphaned_vault_copies(self) -> tuple[list[VaultCopy], set[str]]:
+        """Copies no run needs any more, and every location the journal ever recorded."""
+        with self._read() as session:
+            return _vault.orphaned(session), _vault.all_locations(session)
 
     def outbox(self, name: str) -> Outbox:
         """The outbox ``traces`` or ``load_info``: what waits here to be shipped to the destination."""

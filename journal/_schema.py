@@ -232,3 +232,26 @@ pipeline_counts = Table(
     Column("value", String(16), primary_key=True),
     Column("n", BigInteger, nullable=False),
 )
+
+# Package vault (runjournal._vault): a durable copy of a load package, recorded before the package loads.
+vault_copies = Table(
+    "vault_copies",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    # No foreign key: a copy outlives a pruned run, and `runjournal prune` finds it orphaned then.
+    Column("run_id", String(32), nullable=False),
+    Column("pipeline_name", String(255), nullable=False),
+    Column("load_id", String(64), nullable=False),
+    # "extracted" (taken before normalize) or "normalized" (taken before load).
+    Column("stage", String(16), nullable=False),
+    # The copy's URL, never with credentials in it.
+    Column("location", Text, nullable=False),
+    # "sha256:<hex>" of the copy's bytes.
+    Column("checksum", String(80), nullable=False),
+    Column("size_bytes", BigInteger, nullable=False),
+    Column("host", String(255), nullable=False),
+    Column("stored_at", Float, nullable=False),
+    Column("forgotten_at", Float, nullable=True),
+    Index(None, "run_id"),
+    Index(None, "load_id"),
+)

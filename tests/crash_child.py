@@ -119,6 +119,12 @@ def _child(argv: list[str]) -> int:
     parser.add_argument("--kill-after-step", default=None, help="PIPELINE:STEP")
     parser.add_argument("--kill-after-reclaim", action="store_true")
     parser.add_argument("--recover", action="store_true", help="runjournal._recovery.recover() on the journal instead")
+    parser.add_argument("--vault", default=None, help="the runner's package_vault URL")
+    parser.add_argument("--kill-in-vault", choices=("put", "record"), default=None,
+                        help="SIGKILL once the first vault copy is written (put) or also journaled (record)")
+    parser.add_argument("--kids", action="store_true", help="each row has a list of two kids (a nested table)")
+    parser.add_argument("--freeze-jobs", action="store_true",
+                        help="on entering load, make completed_jobs and .pending_transitions immutable (chattr +i)")
     args = parser.parse_args(argv)
 
     base = Path(args.base)
@@ -126,6 +132,8 @@ def _child(argv: list[str]) -> int:
         _kill_after_step(*args.kill_after_step.split(":"))
     if args.kill_after_reclaim:
         _kill_after_reclaim()
+    if args.kill_in_vault:
+        _kill_in_vault(args.kill_in_vault)
     if args.recover:
         return _recover(args, base)
 
@@ -177,7 +185,8 @@ def _child(argv: list[str]) -> int:
             emitted, pause_after = 0, sleep_after
             for start in range(0, len(ids), 5):
                 chunk = ids[start : start + 5]
-                yield [{"id": i, "value": f"{args.tag}{i}"} for i in chunk]
+                yield [{"id": i, "value": f"{args.tag}{i}", **({"kids": [{"k": i}, {"k": -i}]} if args.kids else {})}
+                       for i in chunk]
                 emitted += len(chunk)
                 if pause_after and emitted >= pause_after:
                     _write_marker(base, "extract", str(emitted))
@@ -200,6 +209,7 @@ def _child(argv: list[str]) -> int:
         store_trace_info=args.store_trace,
         retry_policy=policy,
         retry_pipeline_steps=args.retry_steps.split(","),
+        **({"package_vault": args.vault} if args.vault else {}),
     )
     started = time.monotonic()
     result: dict[str, Any] = {}
@@ -226,6 +236,8 @@ def _collector(args: argparse.Namespace, base: Path):
             self.finished_jobs = 0
 
         def on_transition(self, pipeline, transition) -> None:
+            if args.freeze_jobs and transition.dest == "load":
+                _freeze_jobs(base, pipeline.working_dir)
             if args.marker_on and transition.dest == args.marker_on:
                 _write_marker(base, args.marker_on)
             if args.kill_at and transition.dest == args.kill_at:
@@ -240,6 +252,26 @@ def _collector(args: argparse.Namespace, base: Path):
                     os.kill(os.getpid(), signal.SIGKILL)
 
     return Collector()
+
+
+def _freeze_jobs(base: Path, working_dir: str) -> None:
+    """A real filesystem fault: dlt can run each job, but cannot mark one complete, neither by moving its
+    file to completed_jobs nor by writing its pending transition. The frozen folders go to ``marker_frozen``."""
+    frozen = []
+    normalized = Path(working_dir) / "load" / "normalized"
+    for package in normalized.iterdir():
+        for folder in ("completed_jobs", ".pending_transitions"):
+            (package / folder).mkdir(exist_ok=True)
+            frozen.append(str(package / folder))
+    subprocess.run(["chattr", "+i", *frozen], check=True)
+    _write_marker(base, "frozen", json.dumps(frozen))
+
+
+def unfreeze(base: Path) -> None:
+    """Undo ``--freeze-jobs`` (the parent's side)."""
+    marker = base / "marker_frozen"
+    if marker.exists():
+        subprocess.run(["chattr", "-i", *json.loads(marker.read_text())], check=True)
 
 
 def _kill_after_step(pipeline_name: str, step_name: str) -> None:
@@ -266,6 +298,20 @@ def _kill_after_reclaim() -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
     Journal.reclaim_run = reclaim_then_die
+
+
+def _kill_in_vault(where: str) -> None:
+    from runjournal._vault import Vault
+    from runjournal.journal import Journal
+
+    owner, name = (Vault, "put") if where == "put" else (Journal, "record_vault_copy")
+    original = getattr(owner, name)
+
+    def then_die(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    setattr(owner, name, then_die)
 
 
 def _recover(args: argparse.Namespace, base: Path) -> int:

@@ -53,7 +53,8 @@ def prune(older_than: float, keep_failed: bool, dry_run: bool, vacuum: bool, as_
     """Delete finished runs started before a cutoff, with their attempts, transitions and traces.
 
     A running run is never deleted. Works in batches, each a short transaction, so pipelines running
-    meanwhile keep writing. A journal that does not exist has nothing to prune.
+    meanwhile keep writing. A journal that does not exist has nothing to prune. Package vault copies
+    no run needs any more (their package loaded, their run pruned, or never journaled) are deleted too.
     """
     import time
 
@@ -66,11 +67,16 @@ def prune(older_than: float, keep_failed: bool, dry_run: bool, vacuum: bool, as_
     size_before = size_on_disk(url)
     found = exists(url)
     result = PruneResult()
+    vault_copies: list[str] = []
     if found:
         with Journal.open(url, migrate=False) as jnl:
             result = jnl.prune(cutoff, keep_failed=keep_failed, dry_run=dry_run, vacuum=vacuum)
+            if jnl.orphaned_vault_copies()[1]:  # the journal knows a vault: dlt (for its credentials) only then
+                from runjournal._vault_prune import prune_vaults
+
+                vault_copies = prune_vaults(jnl, dry_run=dry_run).deleted
     if as_json:
-        emit_json(prune_json(result, dry_run=dry_run, cutoff=cutoff))
+        emit_json({**prune_json(result, dry_run=dry_run, cutoff=cutoff), "vault_copies": vault_copies})
     elif not found:
         click.echo(f"nothing to prune: journal {redacted(url)} does not exist yet", err=True)
     else:
@@ -80,6 +86,9 @@ def prune(older_than: float, keep_failed: bool, dry_run: bool, vacuum: bool, as_
                 size_before=size_before, size_after=size_on_disk(url),
             )
         )
+        if vault_copies:
+            print(f"{'would delete' if dry_run else 'deleted'} {len(vault_copies)} orphaned package vault cop"
+                  f"{'y' if len(vault_copies) == 1 else 'ies'}")
 
 
 @main.group(epilog=EPILOG)
