@@ -1,7 +1,7 @@
 """Package vault: where each load package's durable copy is, journaled before the package loads.
 
 Revision ID: 0006
-Revises: 0004
+Revises: 0005
 """
 
 import sqlalchemy as sa

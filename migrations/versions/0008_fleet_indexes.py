@@ -9,7 +9,7 @@
   touch its rows, so that two transactions never lock two count rows in opposite orders.
 
 Revision ID: 0008
-Revises: 0005
+Revises: 0006
 """
 
 import sqlalchemy as sa
