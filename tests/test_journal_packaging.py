@@ -112,8 +112,7 @@ def test_journal_from_the_unpacked_wheel_creates_its_schema(wheel, tmp_path):
     assert Path(report["script_location"]).is_relative_to(unpacked)
     assert report["tables"] == [
         "alembic_version", "attempts", "jobs", "leases", "load_info_outbox", "operations", "packages", "pipeline_counts",
-        "run_labels", "runs",
-        "schema_changes", "traces", "transitions",
+        "run_labels", "runs", "schema_changes", "traces", "transitions", "vault_copies",
     ]
     assert report["versions"] == [migrations.head()]
     assert report["listed"] == [report["run_id"]]
