@@ -6,6 +6,7 @@ Knows nothing of dlt or the engine, so that read-only tools start fast.
 from ._urls import default_url, redacted
 from ._errors import (
     JournalError,
+    JournalOutage,
     JournalSchemaError,
     JournalUnavailable,
     JournalURLError,
@@ -16,6 +17,7 @@ from ._errors import (
 from ._journal import Journal
 from ._admin import SchemaStatus, checked_url, exists, open_existing, schema_status, shown_url, size_on_disk, upgrade
 from ._outbox import Outbox
+from ._patience import DEFAULT_PATIENCE
 from ._records import (
     ATTEMPT_OUTCOMES,
     RUN_STATUSES,
@@ -42,6 +44,7 @@ from ._records import (
 
 __all__ = [
     "ATTEMPT_OUTCOMES",
+    "DEFAULT_PATIENCE",
     "RUN_STATUSES",
     "Attempt",
     "AttemptEnd",
@@ -49,6 +52,7 @@ __all__ = [
     "JobRecord",
     "Journal",
     "JournalError",
+    "JournalOutage",
     "JournalSchemaError",
     "JournalUnavailable",
     "JournalURLError",
