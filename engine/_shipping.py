@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Callable, Sequence
 
-from runjournal.journal import Outbox, OutboxRecord
+from runjournal.journal import JournalUnavailable, Outbox, OutboxRecord
 
 from ._secrets import Scrubber
 
@@ -62,6 +62,8 @@ class OutboxShipper:
             return {f"{self._what}_shipped": 0}
         try:
             shipped = self._ship(pending)
+        except JournalUnavailable:
+            raise  # the journal, not the destination: the run stops (see JournaledRun.execute)
         except Exception as exc:  # noqa: BLE001 - a broken destination for traces or load info must not fail the run
             message = self._scrubber(f"{type(exc).__name__}: {exc}")
             log.warning(

@@ -17,14 +17,16 @@ import click
 
 from runjournal import __version__
 
-EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE, EXIT_JOURNAL = 0, 1, 2, 3
+EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE, EXIT_JOURNAL = 0, 1, 2, 3  # 4: JournalOutage.exit_code
 
 EPILOG = (
     "Journal: --journal URL, else $RUNJOURNAL_URL, else runjournal.sqlite in dlt's data directory "
     "(`runjournal db path` prints it).\n\n"
     "Exit codes: 0 success · 1 a run failed, or another run holds its pipeline (`run`, `recover`, `resume`) · "
     "2 usage or configuration error, unknown run id · "
-    "3 journal unreachable or incompatible (see `runjournal db check`)."
+    "3 journal unreachable or incompatible (see `runjournal db check`) · "
+    "4 the journal stayed unreachable longer than runjournal.journal_patience: the run stopped and is "
+    "recovered later (`run`, `recover`, `resume`)."
 )
 
 

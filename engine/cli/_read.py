@@ -23,6 +23,11 @@ def _statuses(_ctx: click.Context, _param: click.Parameter, values: tuple[str, .
     return statuses
 
 
+def _heard(jnl, run):
+    """When the journal last heard from the run's host: only asked for running runs (crash evidence)."""
+    return jnl.last_heard_from(run.host) if run.status == "running" and run.host else None
+
+
 def _runs_as_seen(jnl, *, pipeline, status, since, limit):
     """Up to ``limit`` + 1 runs, newest first, as readers see them; a status filter applies to what is shown."""
     from runjournal._crashes import as_seen
@@ -32,7 +37,8 @@ def _runs_as_seen(jnl, *, pipeline, status, since, limit):
     if status is not None and {"running", "crashed"} & set(status):
         # A running run may be shown crashed: "crashed" must find it, "running" must not show it.
         asked, fetch_limit = sorted(set(status) | {"running"}), None
-    found = [as_seen(run) for run in jnl.list_runs(pipeline=pipeline, status=asked, since=since, limit=fetch_limit)]
+    found = [as_seen(run, host_heard_at=_heard(jnl, run))
+             for run in jnl.list_runs(pipeline=pipeline, status=asked, since=since, limit=fetch_limit)]
     if status is not None:
         found = [run for run in found if run.status in status]
     return found if limit is None else found[: limit + 1]
@@ -104,7 +110,8 @@ def show(run_id: str, as_json: bool, payload: bool) -> None:
         if jnl is None:
             raise RunNotFound(f"no run with id {run_id!r} in the journal (it does not exist yet)")
         story = jnl.get_story(run_id)
-    story = replace(story, run=as_seen(story.run))
+        heard = _heard(jnl, story.run)
+    story = replace(story, run=as_seen(story.run, host_heard_at=heard))
     if as_json:
         from ._format import story_json
 
