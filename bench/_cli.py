@@ -15,14 +15,14 @@ from typing import Optional, Sequence
 
 from ._common import ERROR, MISS, PASS, REPO, RESULTS_DIR, Context, Result, Sizes, child_env, log
 
-SECTIONS = ("overhead", "traces", "throughput", "inspection", "recovery", "memory")
+SECTIONS = ("overhead", "traces", "throughput", "inspection", "recovery", "memory", "outages")
 
 
 def _section(name: str):
-    from . import inspection, memory, overhead, recovery, throughput, traces
+    from . import inspection, memory, outages, overhead, recovery, throughput, traces
 
     return {"overhead": overhead.run, "traces": traces.run, "throughput": throughput.run,
-            "inspection": inspection.run, "recovery": recovery.run, "memory": memory.run}[name]
+            "inspection": inspection.run, "recovery": recovery.run, "memory": memory.run, "outages": outages.run}[name]
 
 
 def parse(argv: Optional[Sequence[str]]) -> argparse.Namespace:
