@@ -8,7 +8,10 @@ The server is a private one (tests/_private_postgres.py), really stopped with ``
 from __future__ import annotations
 
 import collections
+import json
 import logging
+import os
+import subprocess
 import threading
 import time
 
@@ -17,7 +20,9 @@ import pytest
 
 from runjournal import runner
 from runjournal.journal import Journal, JournalError, JournalOutage, JournalSchemaError, JournalUnavailable, NewRun
+from tests._cli_support import RUNJOURNAL, cli
 from tests._private_postgres import private_pg  # noqa: F401 - a fixture
+from tests._project_cli_support import rows, wait_for, write_project
 from tests._support import duckdb_rows, path_of
 
 pytestmark = pytest.mark.postgres
@@ -220,3 +225,52 @@ def test_a_heartbeat_gap_counts_only_when_the_host_reached_the_journal(journal_u
         assert [r.id for r in _crashes.detect(jnl)] == [waiting]
         details = jnl.get_story(waiting).transitions[-1].details
         assert details["reason"] == "heartbeat stale" and details["host_heard_from_s_ago"] < 60
+
+
+PROJECT_SOURCE = '''
+import os, pathlib, time
+import dlt
+
+HERE = pathlib.Path(__file__).parent
+
+@dlt.resource(table_name="numbers", write_disposition="merge", primary_key="id")
+def numbers():
+    yield [{"id": i} for i in range(5)]
+    (HERE / "marker_extract").write_text(str(os.getpid()))
+    time.sleep(3)  # the test stops the journal's server meanwhile
+    yield [{"id": i} for i in range(5, 10)]
+'''
+
+PROJECT_YML = '''
+sources:
+  numbers: {type: numbers_source.numbers}
+destinations:
+  warehouse: {type: duckdb, credentials: warehouse.duckdb}
+pipelines:
+  numbers_pipe: {source: numbers, destination: warehouse, dataset_name: nums}
+'''
+
+
+def test_runjournal_run_exits_4_when_the_outage_outlasts_the_patience(tmp_path, private_pg, journal_url):
+    project = write_project(tmp_path / "project", PROJECT_YML)
+    (project / "numbers_source.py").write_text(PROJECT_SOURCE)
+    env = {"RUNJOURNAL__JOURNAL_PATIENCE": "2", "DLT_DATA_DIR": str(tmp_path / "dlt")}
+    run = subprocess.Popen([str(RUNJOURNAL), "run", "numbers_pipe", "--project", str(project)],
+                           env={**os.environ, "RUNJOURNAL_URL": journal_url, **env},
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=str(tmp_path))
+    wait_for(project / "marker_extract", timeout=120)
+    private_pg.stop()
+    out, err = run.communicate(timeout=120)
+    private_pg.start()
+
+    assert run.returncode == 4, out + err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("runjournal: run ") and "stopped, its next state's work not begun" in last, err
+    assert "patience of 2.0 s" in last and "***" in last and PASSWORD not in out + err
+    assert "Traceback" not in err
+
+    recovered = cli("recover", "--json", url=journal_url, cwd="/", **env)
+    assert recovered.returncode == 0, recovered.stdout + recovered.stderr
+    [outcome] = json.loads(recovered.stdout)["runs"]
+    assert (outcome["stopped_in"], outcome["status"]) == ("extract", "recovered")
+    assert rows(project) == list(range(10))
