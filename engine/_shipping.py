@@ -14,6 +14,7 @@ from typing import Any, Callable, Sequence
 from runjournal.journal import JournalUnavailable, Outbox, OutboxRecord
 
 from ._secrets import Scrubber
+from ._steps import repair_working_dir
 
 log = logging.getLogger("dlt.runjournal")
 
@@ -98,8 +99,11 @@ class OutboxShipper:
         """Finish what a crash left of an earlier shipment, so that nothing is extracted twice.
 
         Items marked in flight whose package was committed before the crash get that package's
-        load id (there is at most one shipment in flight per pipeline and outbox).
+        load id (there is at most one shipment in flight per pipeline and outbox). What a kill left in
+        the shipping pipeline's folder is repaired first, as for any pipeline (a package both extracted
+        and normalized would make every later normalize fail).
         """
+        repair_working_dir(pipeline.working_dir)
         waiting = sorted(set(pipeline.list_extracted_load_packages()) | set(pipeline.list_normalized_load_packages()))
         if not waiting:
             return

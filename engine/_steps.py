@@ -52,7 +52,7 @@ def pending_load_ids(pipeline) -> list[str]:
 def clean_folder(run: "JournaledRun") -> StepResult:
     pipeline = run.pipeline
     facts: dict[str, Any] = {}
-    repaired = _repair_working_dir(pipeline.working_dir)
+    repaired = repair_working_dir(pipeline.working_dir)
     facts.update({k: v for k, v in repaired.items() if v})
     if run.options.run_from_clean_folder and not run.finalize_only_call:
         pending = pending_load_ids(pipeline)
@@ -63,7 +63,7 @@ def clean_folder(run: "JournaledRun") -> StepResult:
     return StepResult(details=facts) if facts else StepResult.skipped("nothing to clean")
 
 
-def _repair_working_dir(working_dir: str) -> dict[str, list[str]]:
+def repair_working_dir(working_dir: str) -> dict[str, list[str]]:
     """Undo what a killed dlt process leaves behind (see dlt-internals §3.4).
 
     - temporary extract folders (``normalize/<16 hex>``) that no later run ever deletes;
