@@ -17,8 +17,6 @@ import threading
 import time
 from typing import Callable, Optional, TypeVar
 
-from tenacity import Retrying, retry_if_exception, stop_before_delay, wait_exponential_jitter
-
 from ._errors import DatabaseError
 
 log = logging.getLogger("dlt.runjournal")
@@ -80,6 +78,9 @@ def patiently(work: Callable[[bool], T], *, patience: float, watch: OutageWatch)
         if not exc.outage or patience <= 0:
             raise
         watch.failed(exc, patience)
+    # tenacity only now: read-only commands import the journal and must start fast
+    from tenacity import Retrying, retry_if_exception, stop_before_delay, wait_exponential_jitter
+
     tries = Retrying(
         retry=retry_if_exception(is_outage),
         stop=stop_before_delay(patience),
