@@ -5,34 +5,36 @@ All on a private PostgreSQL server started for the section (bench/_postgres.py: 
 so root is needed; without it the section is skipped), never the shared one. Each round, in an order
 that rotates every round:
 
-- ``pg-1``, ``pg-8``: 1 and 8 processes calling ``Journal.record_transition`` in a loop on one
+- ``pg-1``, ``pg-8``: 1 and ``pg_writers`` (8) processes calling ``Journal.record_transition`` in a loop on one
   PostgreSQL journal (the throughput section's writers: the engine's transition, its run row, its
   attempt rows), started together;
 - ``sqlite-1``, ``sqlite-8``: the same on an SQLite journal (production settings) in the bench's directory.
 
 The outage: one writer with a journal patience of 60 s writes while the server is stopped
-(``pg_ctl stop -m fast``) for ``OUTAGE_S`` and started again; its cost is the time from the server
-accepting connections again (``pg_ctl start -w`` returned) to the writer's next committed transition:
-the journal's backoff (0.2 s doubling to 3 s, plus up to 1 s of jitter) decides it.
+(``pg_ctl stop -m fast``) for ``outage_seconds`` (5 s) and started again; its cost is the time from the
+server accepting connections again (``pg_ctl start -w`` returned) to the writer's next committed
+transition: the journal's backoff (0.2 s doubling to 3 s, plus up to 1 s of jitter) decides it. With
+``--smoke``: 2 writers, a 1 s outage, one round (about 30 s in all).
 """
 
 from __future__ import annotations
 
 import time
+
 from ._common import INFO, MISS, PASS, SKIPPED, Context, Result, alternate, error_result, log, median, secs, spread
 from ._postgres import PrivatePostgres
 from .throughput import _writers
 
-KINDS = ("pg-1", "pg-8", "sqlite-1", "sqlite-8")
-OUTAGE_S = 5.0
 #: The journal's longest wait between tries plus its jitter, and a second for the reconnect.
 COST_TARGET_S = 5.0
 
 
 def run(ctx: Context) -> list[Result]:
     names = ("outages.pg_one", "outages.pg_many", "outages.cost")
-    titles = ("journal throughput on PostgreSQL, 1 process", "journal throughput on PostgreSQL, 8 processes",
-              f"one journal outage (PostgreSQL stopped {OUTAGE_S:.0f} s)")
+    sizes = ctx.sizes
+    titles = ("journal throughput on PostgreSQL, 1 process",
+              f"journal throughput on PostgreSQL, {sizes.pg_writers} processes",
+              f"one journal outage (PostgreSQL stopped {sizes.outage_seconds:g} s)")
     if not PrivatePostgres.available():
         return [Result(n, t, status=SKIPPED, note="a private PostgreSQL needs its binaries and root")
                 for n, t in zip(names, titles)]
@@ -50,16 +52,17 @@ def run(ctx: Context) -> list[Result]:
 def _throughput(ctx: Context, server: PrivatePostgres, names, titles) -> list[Result]:
     from runjournal.journal import Journal
 
-    seconds = ctx.sizes.throughput_seconds
+    seconds, many = ctx.sizes.throughput_seconds, ctx.sizes.pg_writers
+    kinds = ("pg-1", f"pg-{many}", "sqlite-1", f"sqlite-{many}")
     urls = {"pg": server.create_database("bench_journal"), "sqlite": ctx.journal_url("outages")}
     for url in urls.values():
         Journal.open(url).close()  # schema created untimed
-    log(f"journal on PostgreSQL: {ctx.rounds} rounds of 1 / 8 writers beside SQLite's, {seconds} s each")
-    rates: dict[str, list[float]] = {kind: [] for kind in KINDS}
-    p99s: dict[str, list[float]] = {kind: [] for kind in KINDS}
+    log(f"journal on PostgreSQL: {ctx.rounds} rounds of 1 / {many} writers beside SQLite's, {seconds} s each")
+    rates: dict[str, list[float]] = {kind: [] for kind in kinds}
+    p99s: dict[str, list[float]] = {kind: [] for kind in kinds}
     errors: list[str] = []
     for r in range(ctx.rounds):
-        for kind in alternate(KINDS, r):
+        for kind in alternate(kinds, r):
             database, n = kind.split("-")
             rate, answers = _writers(ctx, urls[database], int(n), seconds)
             rates[kind].append(rate)
@@ -70,7 +73,7 @@ def _throughput(ctx: Context, server: PrivatePostgres, names, titles) -> list[Re
         return f"{median(rates[kind]):,.0f} transitions/s, p99 commit {median(p99s[kind]):,.1f} ms"
 
     results = []
-    for name, title, n in zip(names, titles, ("1", "8")):
+    for name, title, n in zip(names, titles, ("1", str(many))):
         results.append(Result(
             name, title, ours=figures(f"pg-{n}"), baseline=f"SQLite: {figures(f'sqlite-{n}')}",
             status=INFO, note=f"errors: {errors[0]}" if errors else "",
@@ -89,19 +92,19 @@ def _outage_cost(ctx: Context, server: PrivatePostgres, name: str, title: str) -
     Journal.open(url).close()
     costs: list[float] = []
     stalls: list[float] = []
-    written = 0
-    for r in range(max(1, min(ctx.rounds, 3))):
+    written, down_s = 0, ctx.sizes.outage_seconds
+    for r in range(1 if ctx.smoke else min(ctx.rounds, 3)):
         marks: dict[str, float] = {}
 
         def outage() -> None:
             time.sleep(0.5)
             server.stop()
             marks["down"] = time.time()
-            time.sleep(OUTAGE_S)
+            time.sleep(down_s)
             server.start()
             marks["up"] = time.time()
 
-        _, [answer] = _writers(ctx, url, 1, OUTAGE_S + 6, during=outage, patience=60.0, commits=True)
+        _, [answer] = _writers(ctx, url, 1, down_s + 6, during=outage, patience=60.0, commits=True)
         commits: list[float] = answer["commits"]
         written += answer["count"]
         after = min(c for c in commits if c > marks["up"])
@@ -118,7 +121,7 @@ def _outage_cost(ctx: Context, server: PrivatePostgres, name: str, title: str) -
         note=f"backoff 0.2 s doubling to 3 s, + up to 1 s jitter; {written:,} transitions written, "
              f"{journaled:,} in the journal",
         status=PASS if cost < COST_TARGET_S and journaled == written else MISS,
-        data={"outage_s": OUTAGE_S, "cost_s": spread(costs), "stall_s": spread(stalls), "samples": costs,
+        data={"outage_s": down_s, "cost_s": spread(costs), "stall_s": spread(stalls), "samples": costs,
               "written": written, "journaled": journaled},
     )
 
