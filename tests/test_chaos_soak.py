@@ -4,8 +4,8 @@ PostgreSQL journals; between rounds the private PostgreSQL (journal, destination
 restarted at random. After every round the invariants of tests/_soak.py hold.
 
 Seeded: the seed is printed (``-s`` shows it; a failure's message has it too); ``SOAK_SEED=N`` replays
-a soak. Without ``SOAK_ROUNDS`` the soak is bounded by time for CI (``SOAK_SECONDS``, default 150 s of
-rounds, about 3 minutes with setup); ``SOAK_ROUNDS=300`` runs 300 rounds, however long they take.
+a soak. Without ``SOAK_ROUNDS`` the soak is bounded by time for CI (``SOAK_SECONDS``, default 120 s of
+rounds, about 2.5 minutes with setup); ``SOAK_ROUNDS=300`` runs 300 rounds, however long they take.
 ``SOAK_REPORT=path`` writes the figures as JSON.
 """
 
@@ -27,7 +27,7 @@ from ._soak import PASSWORD, Figures, World, check, kill_at_random
 
 SEED = int(os.environ.get("SOAK_SEED") or random.SystemRandom().randrange(2**32))
 ROUNDS = int(os.environ["SOAK_ROUNDS"]) if os.environ.get("SOAK_ROUNDS") else None
-SECONDS = float(os.environ.get("SOAK_SECONDS", 150))
+SECONDS = float(os.environ.get("SOAK_SECONDS", 120))
 #: Chances, per round: PostgreSQL restarted before it; the run killed; a killed recovery first.
 RESTART, KILL_RECOVERY = 0.25, 0.3
 #: Data of a "next run" that recovers a killed round is numbered apart from the rounds' own.
