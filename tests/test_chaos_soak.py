@@ -4,7 +4,8 @@ PostgreSQL journals; between rounds the private PostgreSQL (journal, destination
 restarted at random. After every round the invariants of tests/_soak.py hold.
 
 Seeded: the seed is printed (``-s`` shows it; a failure's message has it too); ``SOAK_SEED=N`` replays
-a soak. Without ``SOAK_ROUNDS`` the soak is bounded by time for CI (``SOAK_SECONDS``, default 120 s of
+a soak's choices (which world, which delay before the kill, which recovery, which restart; the
+processes' own speed still varies). Without ``SOAK_ROUNDS`` the soak is bounded by time for CI (``SOAK_SECONDS``, default 120 s of
 rounds, about 2.5 minutes with setup); ``SOAK_ROUNDS=300`` runs 300 rounds, however long they take.
 ``SOAK_REPORT=path`` writes the figures as JSON.
 """
