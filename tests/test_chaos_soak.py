@@ -30,7 +30,7 @@ SEED = int(os.environ.get("SOAK_SEED") or random.SystemRandom().randrange(2**32)
 ROUNDS = int(os.environ["SOAK_ROUNDS"]) if os.environ.get("SOAK_ROUNDS") else None
 SECONDS = float(os.environ.get("SOAK_SECONDS", 120))
 #: Chances, per round: PostgreSQL restarted before it; the run killed; a killed recovery first.
-RESTART, KILL_RECOVERY = 0.25, 0.3
+RESTART, KILL, KILL_RECOVERY = 0.25, 0.75, 0.3
 #: Data of a "next run" that recovers a killed round is numbered apart from the rounds' own.
 NEXT_RUN = 1_000_000
 
@@ -71,7 +71,8 @@ def test_chaos_soak(tmp_path, private_pg):  # noqa: F811 - a fixture
             private_pg.restart()
             figures.restarts += 1
         child = world.spawn(round_no)
-        if kill_at_random(child, world.base, rng, within=typical * 1.2) is None:
+        kill = rng.random() < KILL
+        if not kill or kill_at_random(child, world.base, rng, within=typical * 1.2) is None:
             _finished_well(child, where)
             typical = 0.8 * typical + 0.2 * cc.result_of(child)["elapsed"]
             world.runs_of_rounds.append((round_no, child.pid, True))
