@@ -274,3 +274,17 @@ def test_runjournal_run_exits_4_when_the_outage_outlasts_the_patience(tmp_path, 
     [outcome] = json.loads(recovered.stdout)["runs"]
     assert (outcome["stopped_in"], outcome["status"]) == ("extract", "recovered")
     assert rows(project) == list(range(10))
+
+
+def test_the_patience_comes_from_the_argument_else_the_config_and_bad_values_are_named(tmp_path, monkeypatch):
+    url = f"sqlite:///{tmp_path / 'journal.sqlite'}"
+    pipeline = _pipeline(tmp_path)
+    assert runner(pipeline, journal=url).journal.patience == 300.0
+    monkeypatch.setenv("RUNJOURNAL__JOURNAL_PATIENCE", "45")
+    assert runner(pipeline, journal=url).journal.patience == 45.0
+    assert runner(pipeline, journal=url, journal_patience=0).journal.patience == 0.0
+    with pytest.raises(ValueError, match=r"^journal_patience must be a number of seconds, 0 or more.*got -1"):
+        runner(pipeline, journal=url, journal_patience=-1)
+    monkeypatch.setenv("RUNJOURNAL__JOURNAL_PATIENCE", "-5")
+    with pytest.raises(ValueError, match=r"runjournal.journal_patience \(RUNJOURNAL__JOURNAL_PATIENCE\) must be"):
+        runner(pipeline, journal=url)
