@@ -35,6 +35,7 @@ class Figures:
     runs: int = 0
     attempts: int = 0
     append_duplicates: int = 0
+    trace_duplicates: int = 0  # a trace row twice in the one package that carried it (dlt re-ran its job)
 
     def line(self) -> str:
         return ", ".join(f"{name} {value}" for name, value in vars(self).items())
@@ -112,9 +113,10 @@ class World:
         """Load ids dlt completed at the destination (its _dlt_loads table)."""
         return {r[0] for r in self._select(self.dataset, "_dlt_loads", "load_id", "WHERE status = 0")}
 
-    def trace_ids(self) -> collections.Counter:
-        rows = self._select(f"_trace_{self.dataset}", f"{cc.PIPELINE_NAME}_trace", "trace_id")
-        return collections.Counter(r[0] for r in rows)
+    def trace_rows(self) -> collections.Counter:
+        """(trace id, load id of the package that carried it) -> rows."""
+        rows = self._select(f"_trace_{self.dataset}", f"{cc.PIPELINE_NAME}_trace", "trace_id, _dlt_load_id")
+        return collections.Counter((r[0], r[1]) for r in rows)
 
 
 def kill_at_random(proc: subprocess.Popen, base: Path, rng, within: float) -> Optional[float]:
@@ -151,11 +153,12 @@ def pending_packages(base: Path) -> list[str]:
     return found
 
 
-def check(world: World) -> int:
+def check(world: World) -> tuple[int, int]:
     """The invariants, after a round and its recovery; AssertionError names the one broken.
 
-    Returns how many append rows are at the destination more than once (counted, not an error: an
-    append package killed after its rows landed, before dlt marked it loaded, is loaded again).
+    Returns how many append rows, and how many trace rows, are at the destination more than once within
+    the package that carried them: counted, not an error. dlt loads a package at least once: a job killed
+    after the destination committed its rows, before dlt recorded the job as done, runs again.
     """
     with Journal.open(world.journal_url) as jnl:
         runs = jnl.list_runs(limit=None)
@@ -172,14 +175,17 @@ def check(world: World) -> int:
     if world.journal_url.startswith("sqlite"):
         assert cc.sqlite_integrity(world.journal_url) == ["ok"], f"{world.name}: journal integrity"
 
-    # every journaled attempt's trace at the destination, exactly once, and nothing else
-    traces = world.trace_ids()
-    twice = {trace_id: n for trace_id, n in traces.items() if n > 1}
-    assert not twice, f"{world.name}: traces shipped more than once: {twice}"
+    # every journaled attempt's trace at the destination, shipped once (in one package), and nothing else
+    carried = world.trace_rows()
+    packages = collections.Counter(trace_id for trace_id, _ in carried)
+    twice = {trace_id: n for trace_id, n in packages.items() if n > 1}
+    assert not twice, f"{world.name}: traces shipped in more than one package: {twice}"
+    traces = set(packages)
     attempts = {f"{s.run.id}-{a.number}" for s in stories for a in s.attempts}
-    assert set(traces) == attempts, (
-        f"{world.name}: attempts without trace {sorted(attempts - set(traces))}, traces without attempt "
-        f"{sorted(set(traces) - attempts)}")
+    assert traces == attempts, (
+        f"{world.name}: attempts without trace {sorted(attempts - traces)}, traces without attempt "
+        f"{sorted(traces - attempts)}")
+    trace_duplicates = sum(n - 1 for n in carried.values())
 
     # what the journal says loaded did load
     journal_loaded = {p.load_id for s in stories for p in s.packages if p.state == "loaded"}
@@ -199,7 +205,7 @@ def check(world: World) -> int:
             absent = [i for i in world.round_ids[round_no] if i not in counts]
             assert not absent, (f"{world.name}: round {round_no} reached a package, rows missing: {absent[:10]}; "
                                 f"runs: {[(s.run.id, s.run.status, [t.dest for t in s.transitions]) for s in stories]}")
-    return duplicates if world.disposition == "append" else 0
+    return (duplicates if world.disposition == "append" else 0), trace_duplicates
 
 
 def _rounds_that_reached_a_package(world: World, stories) -> list[int]:

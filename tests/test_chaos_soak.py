@@ -100,7 +100,9 @@ def test_chaos_soak(tmp_path, private_pg):  # noqa: F811 - a fixture
             raise AssertionError(f"{where}: {exc}") from None
         round_no += 1
     figures.rounds = round_no
-    figures.append_duplicates = sum(check(world) for world in worlds)
+    counts = [check(world) for world in worlds]
+    figures.append_duplicates = sum(rows for rows, _ in counts)
+    figures.trace_duplicates = sum(traces for _, traces in counts)
     _count_runs(worlds, figures)
     _assert_no_password(tmp_path)
     elapsed = time.monotonic() - started
