@@ -26,6 +26,9 @@ Sections (``--only NAME ...``):
   of 100,000 runs and 1,000,000 transitions (1,000 / 10,000 with ``--smoke``), generated once and cached
   in ``bench/.cache/`` (git-ignored); "skipped: CLI missing" without the console script.
 - ``recovery``   a slot for ``runjournal recover`` (issue 3): not measured yet.
+- ``outages``    the journal on PostgreSQL, 1 and 8 writer processes beside SQLite's (transitions/s, p99
+  commit), and the cost of one outage (the server stopped 5 s: how long after it is back the writer
+  moves again), on a private server the section starts (root needed, else skipped).
 - ``memory``     peak RSS of the engine against plain ``pipeline.run`` on the medium load, a fresh process
   per sample; the verdict compares the two sides' minima (duckdb's load peak is bimodal, see memory.py).
 

@@ -15,15 +15,15 @@ from typing import Optional, Sequence
 
 from ._common import ERROR, MISS, PASS, REPO, RESULTS_DIR, Context, Result, Sizes, child_env, log
 
-SECTIONS = ("overhead", "traces", "throughput", "inspection", "recovery", "memory", "labels", "vault")
+SECTIONS = ("overhead", "traces", "throughput", "inspection", "recovery", "memory", "labels", "vault", "outages")
 
 
 def _section(name: str):
-    from . import inspection, labels, memory, overhead, recovery, throughput, traces, vault
+    from . import inspection, labels, memory, outages, overhead, recovery, throughput, traces, vault
 
     return {"overhead": overhead.run, "traces": traces.run, "throughput": throughput.run,
             "inspection": inspection.run, "recovery": recovery.run, "memory": memory.run, "labels": labels.run,
-            "vault": vault.run}[name]
+            "vault": vault.run, "outages": outages.run}[name]
 
 
 def parse(argv: Optional[Sequence[str]]) -> argparse.Namespace:

@@ -35,6 +35,8 @@ class Sizes:
     first_open_rounds: int = 7
     throughput_seconds: float = 1.0
     throughput_writers: int = 4
+    pg_writers: int = 8               # the outages section: the journal on PostgreSQL with this many writers
+    outage_seconds: float = 5.0       # ... and its server stopped this long
     inspect_runs: int = 100_000
     inspect_transitions: int = 1_000_000
     warmup: bool = True
@@ -43,7 +45,8 @@ class Sizes:
     def smoke(cls) -> "Sizes":
         return cls(
             tiny_rows=10, medium_rows=2_000, warmup_rows=100, tiny_reps=1, trace_reps=1, retry_reps=1, retry_failures=1,
-            first_open_rounds=2, throughput_seconds=0.3, inspect_runs=1_000, inspect_transitions=10_000,
+            first_open_rounds=2, throughput_seconds=0.3, pg_writers=2, outage_seconds=1.0, inspect_runs=1_000,
+            inspect_transitions=10_000,
             warmup=False,
         )
 

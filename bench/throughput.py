@@ -97,11 +97,15 @@ def _measure(ctx: Context, title_one: str, title_many: str) -> list[Result]:
     return [one, many]
 
 
-def _writers(ctx: Context, url: str, n: int, seconds: float) -> tuple[float, list[dict[str, Any]]]:
-    """Start ``n`` writer processes, let them all start at once, return the combined rate and their answers."""
+def _writers(ctx: Context, url: str, n: int, seconds: float, *, during=None,
+             **extra: Any) -> tuple[float, list[dict[str, Any]]]:
+    """Start ``n`` writer processes, let them all start at once, return the combined rate and their answers.
+
+    ``during()``, if given, runs in this process while they write (e.g. an outage); ``extra`` goes to the writers.
+    """
     import json
 
-    params = json.dumps({"url": url, "seconds": seconds, "handshake": True})
+    params = json.dumps({"url": url, "seconds": seconds, "handshake": True, **extra})
     procs = [
         subprocess.Popen([ctx.python, "-m", "bench._worker", "writer", params], stdin=subprocess.PIPE,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ctx.workdir("cwd"),
@@ -116,6 +120,8 @@ def _writers(ctx: Context, url: str, n: int, seconds: float) -> tuple[float, lis
         for proc in procs:
             proc.stdin.write("GO\n")
             proc.stdin.flush()
+        if during is not None:
+            during()
         answers = []
         for proc in procs:
             out, err = proc.communicate(timeout=seconds * 20 + 120)
@@ -165,10 +171,10 @@ _PATH = (
 
 
 class _Writer:
-    def __init__(self, url: str):
+    def __init__(self, url: str, patience: float = 0.0):
         from runjournal.journal import Journal, NewRun
 
-        self.journal = Journal.open(url)
+        self.journal = Journal.open(url, patience=patience)
         self.run_id = self.journal.start_run(NewRun(
             pipeline_name="bench_throughput", host="bench", pid=os.getpid(), config={"origin": "bench"},
         ))
@@ -208,22 +214,28 @@ class _Writer:
 
 
 def worker_writer(params: dict[str, Any]) -> dict[str, Any]:
-    writer = _Writer(params["url"])
+    """Write transitions for ``seconds``; with ``commits``, also say when each one committed (epoch s)."""
+    writer = _Writer(params["url"], params.get("patience", 0.0))
     if params["handshake"]:
         sys.stdout.write("READY\n")
         sys.stdout.flush()
         sys.stdin.readline()
     start_wall, start = time.time(), time.perf_counter()
     deadline = start + params["seconds"]
+    commits: list[float] = []
     while time.perf_counter() < deadline:
+        before = writer.count
         writer.write_one()
+        if params.get("commits") and writer.count > before:
+            commits.append(time.time())
     elapsed = time.perf_counter() - start
     writer.journal.close()
     ordered = sorted(writer.latencies) or [float("nan")]
     return {"count": writer.count, "elapsed": elapsed, "start": start_wall, "end": start_wall + elapsed,
             "latency_ms": {"median": ordered[len(ordered) // 2] * 1000, "p99": ordered[int(len(ordered) * 0.99)] * 1000,
                            "max": ordered[-1] * 1000},
-            "locked": writer.locked, "errors": writer.errors, "first_error": writer.first_error, "pid": os.getpid()}
+            "locked": writer.locked, "errors": writer.errors, "first_error": writer.first_error, "pid": os.getpid(),
+            **({"commits": commits} if params.get("commits") else {})}
 
 
 def worker_profile_writer(params: dict[str, Any]) -> dict[str, Any]:

@@ -6,7 +6,7 @@ import logging
 import os
 import threading
 
-from runjournal.journal import Journal
+from runjournal.journal import Journal, JournalUnavailable
 
 log = logging.getLogger("dlt.runjournal")
 
@@ -18,8 +18,12 @@ def heartbeat_interval() -> float:
 
 
 class Heartbeat:
+    """Beats every ``interval`` s. In a journal outage each beat waits for the journal up to one interval,
+    then the next beat tries again: the thread rides the outage out and never holds the run's end up
+    for long (the journal logs the outage, once)."""
+
     def __init__(self, journal: Journal, run_id: str, interval: float):
-        self._journal = journal
+        self._journal = journal.with_patience(min(interval, journal.patience))
         self._run_id = run_id
         self._interval = interval
         self._stop = threading.Event()
@@ -37,5 +41,7 @@ class Heartbeat:
         while not self._stop.wait(self._interval):
             try:
                 self._journal.beat(self._run_id)
+            except JournalUnavailable:
+                pass  # an outage: the journal logged it when it began, and logs when it ends
             except Exception as exc:  # noqa: BLE001 - a missed beat is logged; the next transition fails loudly
                 log.warning("heartbeat of run %s not written: %s", self._run_id, exc)

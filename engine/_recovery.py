@@ -13,7 +13,7 @@ import contextlib
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Optional, Sequence
 
-from runjournal.journal import Journal, Run, RunNotReclaimable, RunStory
+from runjournal.journal import Journal, JournalUnavailable, Run, RunNotReclaimable, RunStory
 
 from ._log import RunLog
 from ._machine import CONTINUABLE_STATES
@@ -138,6 +138,8 @@ def _take_up(
             runner.take_up(run, trigger, by, data=build_source() if extract_again else None)
     except NotReattachableError as exc:
         error = str(exc)
+    except JournalUnavailable:
+        raise  # the journal is gone for longer than the patience: nothing more can be taken up or reported
     except Exception as exc:  # noqa: BLE001 - the journal has the failure; report it and go on with the next run
         # URL passwords masked: the run's own scrubber may not exist (attaching is what failed)
         error = Scrubber()(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")

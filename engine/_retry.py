@@ -12,6 +12,8 @@ from dlt.pipeline.exceptions import PipelineStepFailed
 from tenacity import RetryCallState, Retrying, stop_after_attempt
 from tenacity.retry import retry_base
 
+from runjournal.journal import JournalError
+
 #: dlt's step names (`TPipelineStep`); in retry_pipeline_steps "run" stands for every one of them.
 PIPELINE_STEPS = ("run", "sync", "extract", "normalize", "load")
 
@@ -59,6 +61,8 @@ class retry_if_step_retryable(retry_base):
         outcome = retry_state.outcome
         if outcome is None or not outcome.failed:
             return False
+        if isinstance(outcome.exception(), JournalError):
+            return False  # the journal failed, not a step: it already waited out what it could
         if classify(outcome.exception()) is not ErrorClass.TRANSIENT:
             return False
         step = self.failed_step()

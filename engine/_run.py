@@ -17,9 +17,11 @@ from dlt.common.runtime import signals
 from dlt.pipeline.exceptions import PipelineStepFailed
 from tenacity import RetryCallState, Retrying
 
-from runjournal.journal import AttemptEnd, AttemptStart, Journal, NewRun, Owner, Run, RunChange, Transition
+from runjournal.journal import (
+    AttemptEnd, AttemptStart, Journal, JournalUnavailable, NewRun, Owner, Run, RunChange, Transition,
+)
 
-from . import _load_info, _otel, _process, _steps, _traces
+from . import _crashes, _load_info, _otel, _process, _steps, _traces
 from ._alerts import Alert, send_alert
 from ._callbacks import Callbacks
 from ._heartbeat import Heartbeat
@@ -45,6 +47,7 @@ class RunOptions:
     retry_policy: Retrying
     retry_pipeline_steps: tuple[str, ...]
     heartbeat_interval: float
+    journal_patience: float
 
 
 @dataclass(frozen=True)
@@ -140,6 +143,9 @@ class JournaledRun(MachineModel):
         self._attempt_load_ids: list[str] = []
         self._attempt_started_at = 0.0
         self._attempt_spans: frozenset[str] = frozenset()
+        # the states this attempt walked, and the reason each state it left had nothing to do
+        self._attempt_states: list[str] = []
+        self._attempt_skips: list[tuple[str, str]] = []
         self._phase = "run"
         self._open_attempt_end: Optional[AttemptEnd] = None
         self.continuation = continuation
@@ -188,6 +194,11 @@ class JournaledRun(MachineModel):
         self.seq = transition.seq
         self._open_attempt_end = None
         self.spans.transition(transition)
+        if event.kwargs.get("attempt_start") is not None:
+            self._attempt_states, self._attempt_skips = [], []
+        self._attempt_states.append(transition.dest)
+        if transition.details and "skipped" in transition.details:
+            self._attempt_skips.append((transition.source, transition.details["skipped"]))
         self._log(transition.dest).info(
             "%s -> %s (%s)%s", transition.source, transition.dest, transition.trigger,
             f" {transition.details}" if transition.details else "",
@@ -237,21 +248,30 @@ class JournaledRun(MachineModel):
         else:
             self._take_up(self.continuation)
         self.spans = _otel.run_spans(self.run_id, self.pipeline.pipeline_name, self.attempt)
-        with Heartbeat(self.journal_store, self.run_id, self.options.heartbeat_interval), \
-                self._signal_interception(), self.spans:
-            try:
+        try:
+            with Heartbeat(self.journal_store, self.run_id, self.options.heartbeat_interval), \
+                    self._signal_interception(), self.spans:
                 try:
-                    result = self._drive()
-                except BaseException as exc:
-                    self._conclude_failure(exc)
-                    raise
-                if self.failure is not None:  # the policy's retry_error_callback chose a value
-                    self._conclude_failure(None)
-                    return result
-                self._conclude_success()
-                return result
-            finally:
-                self._forget_loaded_packages()
+                    return self._drive_to_the_end()
+                finally:
+                    self._forget_loaded_packages()
+        except JournalUnavailable as exc:
+            self._stop_for_the_journal(exc)
+            raise
+
+    def _drive_to_the_end(self) -> Any:
+        try:
+            result = self._drive()
+        except JournalUnavailable:
+            raise  # nothing more can be journaled: nothing more is done
+        except BaseException as exc:
+            self._conclude_failure(exc)
+            raise
+        if self.failure is not None:  # the policy's retry_error_callback chose a value
+            self._conclude_failure(None)
+            return result
+        self._conclude_success()
+        return result
 
     def _signal_interception(self):
         """dlt's interception of SIGINT/SIGTERM, unless the pipeline's ``runtime.intercept_signals`` is
@@ -260,6 +280,13 @@ class JournaledRun(MachineModel):
         if self.pipeline.runtime_config.intercept_signals:
             return signals.intercepted_signals()
         return contextlib.nullcontext()
+
+    def _stop_for_the_journal(self, exc: JournalUnavailable) -> None:
+        """The journal could not take the next transition: stop without doing its work, and say so once."""
+        _crashes.given_up(self.run_id)
+        self._log().error(
+            "run stopped in %s, its work not begun: %s. It is found crashed and recovered like any run whose "
+            "process died (`runjournal recover`, or the pipeline's next run)", self.state, self.scrubber(str(exc)))
 
     def _start(self) -> None:
         """Journal the new run, holding its pipeline's lease (LeaseHeld if another run holds it)."""
@@ -339,6 +366,8 @@ class JournaledRun(MachineModel):
                 self.trigger(
                     result.trigger, details=result.details, load_record=result.load_record, load_info=result.load_info
                 )
+        except JournalUnavailable:
+            raise  # not the attempt's failure: the journal cannot take one
         except BaseException as exc:
             self._note_load_ids([getattr(exc, "load_id", None)])
             self.failure = Failure.of(exc, self.state, self.scrubber)
@@ -395,13 +424,17 @@ class JournaledRun(MachineModel):
             "outcome": "succeeded" if failure is None else failure.error_class.value,
             "started_at": self._attempt_started_at,
             "finished_at": time.time(),
+            "states": list(self._attempt_states),
+            # why the attempt ended as it did: the error, else what each state had (or not) to do
+            "reason": failure.first_line if failure else "; ".join(
+                f"{state}: {reason}" for state, reason in self._attempt_skips) or None,
             **(failure.details() if failure else {}),
         }
         try:
             payload = _traces.attempt_payload(self.pipeline, self._attempt_spans, facts, self.scrubber)
-            if payload is None:
-                return
             self.journal_store.add_trace(self.run_id, self.attempt, self.pipeline.pipeline_name, payload)
+        except JournalUnavailable:
+            raise
         except Exception as exc:  # noqa: BLE001 - a trace that cannot be captured must not fail the load
             self._log().warning("trace of attempt %d not captured: %s", self.attempt, self.scrubber(str(exc)))
 

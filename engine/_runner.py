@@ -18,6 +18,7 @@ from ._alerts import crashed_alert, send_alert
 from ._callbacks import Callbacks
 from ._heartbeat import heartbeat_interval
 from ._labels import checked_labels, run_labels
+from ._journal_patience import journal_patience as journal_patience_setting
 from ._log import RunLog
 from ._reattach import pipeline_facts
 from ._retry import PIPELINE_STEPS, describe_policy, policy_spec, single_attempt
@@ -36,15 +37,15 @@ _journals: dict[str, Journal] = {}
 _journals_lock = threading.Lock()
 
 
-def _shared_journal(url: Optional[str]) -> Journal:
+def _shared_journal(url: Optional[str], patience: float) -> Journal:
     """One open journal per URL and process: opening and checking migrations is paid once."""
     from runjournal.journal import default_url
 
     key = url or default_url()
     with _journals_lock:
         if key not in _journals:
-            _journals[key] = Journal.open(key)
-        return _journals[key]
+            _journals[key] = Journal.open(key, patience=patience)
+        return _journals[key].with_patience(patience)
 
 
 class Runner:
@@ -64,6 +65,8 @@ class Runner:
       environment (runjournal._labels); ``runjournal runs --label key=value`` finds the runs.
     - ``package_vault``: a URL (file://, s3://, gs://, az://) where each load package is copied before it
       loads, so that a recovery on another machine can finish it; default ``[runjournal] package_vault``.
+    - ``journal_patience``: seconds every journal write waits out an unreachable journal before the run
+      stops (``journal.JournalOutage``); None: ``runjournal.journal_patience`` from dlt's config, else 300.
     """
 
     def __init__(
@@ -77,6 +80,7 @@ class Runner:
         store_load_info: bool = False,
         labels: Optional[Mapping[str, str]] = None,
         package_vault: Optional[str] = None,
+        journal_patience: Optional[float] = None,
     ):
         if not isinstance(pipeline, Pipeline):
             raise TypeError(f"pipeline must be a dlt.Pipeline, got {type(pipeline).__name__}")
@@ -96,7 +100,8 @@ class Runner:
         self.retry_pipeline_steps = _steps_argument(retry_pipeline_steps)
         self.trace_pipeline = _trace_pipeline_argument(pipeline, store_trace_info)
         self.store_trace_info = self.trace_pipeline is not None or store_trace_info is True
-        self.journal = _journal_argument(journal)
+        self.journal_patience = journal_patience_setting(journal_patience)
+        self.journal = _journal_argument(journal, self.journal_patience)
         self.labels = checked_labels(labels, "labels")
         self.package_vault = package_vault_setting(pipeline.pipeline_name, package_vault)
         self.last_run_id: Optional[str] = None
@@ -208,6 +213,7 @@ class Runner:
             retry_policy=self.retry_policy,
             retry_pipeline_steps=self.retry_pipeline_steps,
             heartbeat_interval=heartbeat_interval(),
+            journal_patience=self.journal_patience,
         )
         return JournaledRun(
             journal=self.journal,
@@ -218,7 +224,8 @@ class Runner:
             shippers=self._shippers(),
             scrubber=self._scrubber,
             config={**self._config(call, run_kwargs.get("extract_kwargs") or {}),
-                    "heartbeat_interval": options.heartbeat_interval},
+                    # how another host tells a live run from a dead one (runjournal._crashes)
+                    "heartbeat_interval": options.heartbeat_interval, "journal_patience": options.journal_patience},
             keeper=PackageKeeper(self.journal, self._vault),
             **run_kwargs,
         )
@@ -343,11 +350,11 @@ def _store_load_info_argument(pipeline: Pipeline, store_load_info: Any) -> bool:
     return store_load_info
 
 
-def _journal_argument(journal: Union[None, str, Journal]) -> Journal:
+def _journal_argument(journal: Union[None, str, Journal], patience: float) -> Journal:
     if isinstance(journal, Journal):
-        return journal
+        return journal.with_patience(patience)
     if journal is None or isinstance(journal, str):
-        return _shared_journal(journal)
+        return _shared_journal(journal, patience)
     raise TypeError(f"journal must be None, a SQLAlchemy URL string or a journal.Journal, got {type(journal).__name__}")
 
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 import logging
 from typing import Any, Callable, Sequence
 
-from runjournal.journal import Outbox, OutboxRecord
+from runjournal.journal import JournalUnavailable, Outbox, OutboxRecord
 
 from ._secrets import Scrubber
+from ._steps import repair_working_dir
 
 log = logging.getLogger("dlt.runjournal")
 
@@ -62,6 +63,8 @@ class OutboxShipper:
             return {f"{self._what}_shipped": 0}
         try:
             shipped = self._ship(pending)
+        except JournalUnavailable:
+            raise  # the journal, not the destination: the run stops (see JournaledRun.execute)
         except Exception as exc:  # noqa: BLE001 - a broken destination for traces or load info must not fail the run
             message = self._scrubber(f"{type(exc).__name__}: {exc}")
             log.warning(
@@ -96,8 +99,11 @@ class OutboxShipper:
         """Finish what a crash left of an earlier shipment, so that nothing is extracted twice.
 
         Items marked in flight whose package was committed before the crash get that package's
-        load id (there is at most one shipment in flight per pipeline and outbox).
+        load id (there is at most one shipment in flight per pipeline and outbox). What a kill left in
+        the shipping pipeline's folder is repaired first, as for any pipeline (a package both extracted
+        and normalized would make every later normalize fail).
         """
+        repair_working_dir(pipeline.working_dir)
         waiting = sorted(set(pipeline.list_extracted_load_packages()) | set(pipeline.list_normalized_load_packages()))
         if not waiting:
             return

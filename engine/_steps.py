@@ -54,7 +54,7 @@ def pending_load_ids(pipeline) -> list[str]:
 def clean_folder(run: "JournaledRun") -> StepResult:
     pipeline = run.pipeline
     facts: dict[str, Any] = {}
-    repaired = _repair_working_dir(pipeline.working_dir)
+    repaired = repair_working_dir(pipeline.working_dir)
     facts.update({k: v for k, v in repaired.items() if v})
     if run.continuation is not None:  # the dead run's packages, from the vault if this machine lacks them
         facts.update(run.keeper.bring_back(run))
@@ -67,7 +67,7 @@ def clean_folder(run: "JournaledRun") -> StepResult:
     return StepResult(details=facts) if facts else StepResult.skipped("nothing to clean")
 
 
-def _repair_working_dir(working_dir: str) -> dict[str, list[str]]:
+def repair_working_dir(working_dir: str) -> dict[str, list[str]]:
     """Undo what a killed dlt process leaves behind (see dlt-internals §3.4).
 
     - temporary extract folders (``normalize/<16 hex>``) that no later run ever deletes;

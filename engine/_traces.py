@@ -16,7 +16,7 @@ from ._machine import WORK_STATES
 from ._secrets import Scrubber
 
 # Kept as JSON columns: one table per pipeline instead of dlt's two dozen nested ones.
-JSON_COLUMNS = ("steps", "execution_context", "resolved_config_values")
+JSON_COLUMNS = ("steps", "execution_context", "resolved_config_values", "states")
 # Declared up front: a batch of traces that all lack dlt's transaction id (reconstructed traces,
 # attempts that ran no dlt step) would otherwise make dlt warn that the column "did not receive any data".
 TRACE_COLUMNS = {
@@ -33,15 +33,14 @@ def span_ids(pipeline) -> frozenset[str]:
 
 def attempt_payload(
     pipeline, before: frozenset[str], facts: Mapping[str, Any], scrubber: Scrubber
-) -> Optional[str]:
+) -> str:
     """The attempt's trace as JSON: dlt's own trace of the steps it ran, plus the journal's facts.
 
-    None for an attempt that succeeded without running any dlt step: there is nothing to tell.
+    An attempt in which dlt ran no step (a recovery with nothing pending, a failure in clean_folder or
+    sync) has a trace too, with no steps: the facts say which states it walked and why.
     """
     trace = pipeline.last_trace
     steps = [step for step in trace.steps if step.span_id not in before] if trace is not None else []
-    if not steps and facts.get("outcome") == "succeeded":
-        return None
     if steps:
         payload = trace._replace(steps=[]).asdict()
         payload["steps"] = [_step_asdict(step) for step in steps if step.step != "run" or step.step_exception]

@@ -6,6 +6,7 @@ Knows nothing of dlt or the engine, so that read-only tools start fast.
 from ._urls import default_url, redacted
 from ._errors import (
     JournalError,
+    JournalOutage,
     JournalSchemaError,
     JournalUnavailable,
     JournalURLError,
@@ -17,6 +18,7 @@ from ._journal import Journal
 from ._admin import SchemaStatus, checked_url, exists, open_existing, schema_status, shown_url, size_on_disk, upgrade
 from ._outbox import Outbox
 from ._vault import VaultCopy
+from ._patience import DEFAULT_PATIENCE
 from ._records import (
     ATTEMPT_OUTCOMES,
     FINISHED_STATUSES,
@@ -45,6 +47,7 @@ from ._records import (
 __all__ = [
     "ATTEMPT_OUTCOMES",
     "FINISHED_STATUSES",
+    "DEFAULT_PATIENCE",
     "RUN_STATUSES",
     "Attempt",
     "AttemptEnd",
@@ -52,6 +55,7 @@ __all__ = [
     "JobRecord",
     "Journal",
     "JournalError",
+    "JournalOutage",
     "JournalSchemaError",
     "JournalUnavailable",
     "JournalURLError",

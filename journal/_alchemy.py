@@ -17,6 +17,8 @@ from ._dialects import POSTGRESQL, SQLITE, Database, Dialect
 from ._errors import DatabaseError
 from ._urls import URLError, redacted
 
+#: Seconds a connection attempt waits for the server (unless the URL says ``?connect_timeout=``).
+CONNECT_TIMEOUT = 10
 # Any constant works; it only has to be the same in every process that migrates.
 _PG_MIGRATION_LOCK = 0x72756E6A
 
@@ -66,7 +68,29 @@ def driver_errors() -> Iterator[None]:
     except IntegrityError as exc:
         raise DatabaseError(str(exc.orig), refused=True) from exc
     except DBAPIError as exc:
-        raise DatabaseError(str(exc.orig), refused=False) from exc
+        raise DatabaseError(str(exc.orig), refused=False, outage=_is_outage(exc)) from exc
+
+
+#: SQLSTATEs of a server that cannot be reached for now: connection exceptions (class 08), a server
+#: shutting down, crashed or starting up, too many connections. Not a full disk (53100) or a
+#: permission (42501): waiting fixes neither.
+_OUTAGE_SQLSTATE_CLASSES = ("08",)
+_OUTAGE_SQLSTATES = ("57P01", "57P02", "57P03", "53300")
+#: What libpq says, without a SQLSTATE, when it cannot reach the server or loses it.
+_OUTAGE_MESSAGES = (
+    "connection refused", "could not connect", "server closed the connection", "connection reset",
+    "no route to host", "timeout expired", "could not translate host name", "network is unreachable",
+    "connection already closed", "ssl syscall error", "eof detected", "the database system is",
+    "terminating connection", "could not receive data", "could not send data",
+)
+
+
+def _is_outage(exc: DBAPIError) -> bool:
+    sqlstate = getattr(exc.orig, "pgcode", None) or getattr(exc.orig, "sqlstate", None)
+    if sqlstate:
+        return sqlstate[:2] in _OUTAGE_SQLSTATE_CLASSES or sqlstate in _OUTAGE_SQLSTATES
+    message = str(exc.orig).lower()
+    return exc.connection_invalidated or any(part in message for part in _OUTAGE_MESSAGES)
 
 
 @contextmanager
@@ -113,6 +137,9 @@ def _postgres_engine(url: str, read_only: bool = False) -> Engine:
         parsed = make_url(url)
         if parsed.get_backend_name() != "postgresql":
             raise URLError(f"runjournal keeps its journal in SQLite or PostgreSQL, not {parsed.get_backend_name()}")
+        if "connect_timeout" not in parsed.query:
+            # A server that does not answer is an outage to wait out, not a connect hanging for minutes.
+            connect_args["connect_timeout"] = CONNECT_TIMEOUT
         if parsed.drivername == "postgresql":
             parsed = parsed.set(drivername=_installed_postgres_driver())
         return create_engine(parsed, pool_pre_ping=True, pool_size=2, max_overflow=4, connect_args=connect_args)

@@ -17,6 +17,17 @@ class JournalUnavailable(JournalError):
     """The journal's database cannot be reached or written."""
 
 
+class JournalOutage(JournalUnavailable):
+    """The journal stayed unreachable for longer than the patience: the run stopped without doing
+    work it could not journal first. It is found crashed and recovered like any run whose process died.
+
+    ``runjournal run`` (and ``recover``, ``resume``) exit with 7, so a scheduler can tell an outage that
+    outlasted the patience (try again later) from a failed run or a broken configuration.
+    """
+
+    exit_code = 7  # runjournal.cli EXIT_JOURNAL_OUTAGE
+
+
 class JournalSchemaError(JournalError):
     """The journal's schema is not one this version can use (e.g. written by a newer runjournal)."""
 
@@ -30,10 +41,13 @@ class JournalURLError(JournalError):
 class DatabaseError(Exception):
     """A database driver's error, whichever the driver (never leaves the journal: the facade words it)."""
 
-    def __init__(self, detail: str, *, refused: bool):
+    def __init__(self, detail: str, *, refused: bool, outage: bool = False):
         super().__init__(detail)
         #: A constraint refused the statement (nothing was written), as opposed to a failing database.
         self.refused = refused
+        #: The database could not be reached (connection refused, lost, server shutting down, SQLite
+        #: busy past its timeout): trying again later may succeed, unlike a permission or a full disk.
+        self.outage = outage
 
 
 class RunNotFound(JournalError, LookupError):

@@ -6,12 +6,14 @@ import secrets
 import time
 from contextlib import contextmanager
 from dataclasses import replace
-from typing import Iterator, Mapping, Optional, Sequence, Union
+from typing import Callable, Iterator, Mapping, Optional, Sequence, TypeVar, Union
 
-from . import _fleet, _prune, _queries, _revisions, _store, _vault
+from . import _fleet, _patience, _prune, _queries, _revisions, _store, _vault
 from ._databases import open_database
 from ._dialects import Database, Session
-from ._errors import DatabaseError, JournalError, JournalSchemaError, JournalUnavailable, RunNotReclaimable
+from ._errors import (
+    DatabaseError, JournalError, JournalOutage, JournalSchemaError, JournalUnavailable, RunNotReclaimable,
+)
 from ._outbox import OUTBOXES, Outbox
 from ._records import (
     AttemptEnd, AttemptStart, LoadRecord, NewRun, Operation, Owner, PruneResult, Run, RunChange, RunStory,
@@ -20,6 +22,8 @@ from ._records import (
 from ._urls import default_url
 from ._vault import VaultCopy
 
+T = TypeVar("T")
+
 
 def new_run_id(at: float) -> str:
     """Sortable by start time (milliseconds first), unique by 40 random bits."""
@@ -27,23 +31,33 @@ def new_run_id(at: float) -> str:
 
 
 class Journal:
-    """Open with :meth:`open`; every write is its own committed transaction."""
+    """Open with :meth:`open`; every write is its own committed transaction.
 
-    def __init__(self, database: Database):
+    ``patience``: seconds a transaction waits for a database it cannot reach, trying again with
+    backoff (``journal._patience``), before it raises :class:`JournalOutage`; 0 fails at once.
+    """
+
+    def __init__(self, database: Database, *, patience: float = 0.0, watch: Optional[_patience.OutageWatch] = None):
         self.database = database
+        self.patience = patience
+        self._watch = watch or _patience.OutageWatch(database.url)
 
     @classmethod
-    def open(cls, url: Optional[str] = None, *, migrate: bool = True, read_only: bool = False) -> "Journal":
+    def open(
+        cls, url: Optional[str] = None, *, migrate: bool = True, read_only: bool = False, patience: float = 0.0
+    ) -> "Journal":
         """Open the journal at ``url`` (default: :func:`default_url`), creating or upgrading its schema.
 
         A journal written by a newer runjournal raises :class:`JournalSchemaError` and is not touched;
         with ``migrate=False`` an out-of-date journal raises instead of being upgraded. A ``read_only``
         journal is opened so that the database refuses any write (it implies ``migrate=False``).
+        ``patience`` is how long each transaction, the opening's too, waits out an outage.
         """
         migrate = migrate and not read_only
         database = open_database(url or default_url(), read_only=read_only)
+        journal = cls(database, patience=patience)
         try:
-            revisions = _revisions.check(database)
+            revisions = _revisions.check(database, lambda read: journal._transact(read, write=False))
             if not _revisions.is_current(revisions):
                 if not migrate:
                     raise JournalSchemaError(
@@ -56,7 +70,7 @@ class Journal:
         except BaseException:
             database.close()
             raise
-        return cls(database)
+        return journal
 
     @property
     def url(self) -> str:
@@ -72,15 +86,18 @@ class Journal:
     def __exit__(self, *exc_info) -> None:
         self.close()
 
+    def with_patience(self, seconds: float) -> "Journal":
+        """This journal, on the same database, whose transactions wait up to ``seconds`` for it in an outage."""
+        return Journal(self.database, patience=seconds, watch=self._watch)
+
     @contextmanager
     def _write(self) -> Iterator[Session]:
+        """One write transaction, tried once (see :meth:`_transact` for one that rides out an outage)."""
         try:
             with self.database.transaction(write=True) as session:
                 yield session
         except DatabaseError as exc:
-            if exc.refused:
-                raise JournalError(f"journal {self.url} refused the write (nothing was written): {exc}") from exc
-            raise JournalUnavailable(f"journal {self.url} could not be written: {exc}") from exc
+            raise self._failure(exc, write=True, waited=None) from exc
 
     @contextmanager
     def _read(self) -> Iterator[Session]:
@@ -88,15 +105,47 @@ class Journal:
             with self.database.transaction(write=False) as session:
                 yield session
         except DatabaseError as exc:
-            raise JournalUnavailable(f"journal {self.url} could not be read: {exc}") from exc
+            raise self._failure(exc, write=False, waited=None) from exc
+
+    def _transact(
+        self, work: Callable[[Session], T], *, write: bool = True, done: Optional[Callable[[Session], Optional[T]]] = None
+    ) -> T:
+        """``work`` in one transaction, tried again while the database cannot be reached, for the patience.
+
+        ``done(session)``, asked before each try after the first, returns what ``work`` returned if a
+        write whose commit was cut off (the connection lost during COMMIT) reached the database after
+        all, else None: the write is then not made twice.
+        """
+        def attempt(retrying: bool) -> T:
+            with self.database.transaction(write=write) as session:
+                found = done(session) if retrying and done is not None else None
+                return found if found is not None else work(session)
+
+        started = time.monotonic()
+        try:
+            return _patience.patiently(attempt, patience=self.patience, watch=self._watch)
+        except DatabaseError as exc:
+            raise self._failure(exc, write=write, waited=time.monotonic() - started) from exc
+
+    def _failure(self, exc: DatabaseError, *, write: bool, waited: Optional[float]) -> JournalError:
+        if exc.refused:
+            return JournalError(f"journal {self.url} refused the write (nothing was written): {exc}")
+        if exc.outage and waited is not None and self.patience > 0:
+            return JournalOutage(
+                f"journal {self.url} was unreachable for {_patience.seconds(waited)}, longer than the journal "
+                f"patience of {_patience.seconds(self.patience)} (runjournal.journal_patience): gave up: {exc}"
+            )
+        if exc.outage:
+            return JournalUnavailable(f"journal {self.url} is unreachable: {exc}")
+        return JournalUnavailable(f"journal {self.url} could not be {'written' if write else 'read'}: {exc}")
 
     # writes
 
     def start_run(self, new: NewRun, *, at: Optional[float] = None) -> str:
         at = time.time() if at is None else at
         run_id = new_run_id(at)
-        with self._write() as session:
-            _store.insert_run(session, run_id, new, at)
+        self._transact(lambda session: _store.insert_run(session, run_id, new, at),
+                       done=lambda session: _queries.find_run(session, run_id))
         return run_id
 
     def start_leased_run(self, new: NewRun, *, at: Optional[float] = None) -> tuple[str, Optional[dict]]:
@@ -107,10 +156,17 @@ class Journal:
         """
         at = time.time() if at is None else at
         run_id = new_run_id(at)
-        with self._write() as session:
+
+        def start(session: Session) -> Optional[dict]:
             _store.insert_run(session, run_id, new, at)
-            takeover = _store.take_lease(session, new.pipeline_name, new.pipelines_dir or "", run_id, at)
-        return run_id, takeover
+            return _store.take_lease(session, new.pipeline_name, new.pipelines_dir or "", run_id, at)
+
+        def started(session: Session) -> Optional[dict]:
+            # the takeover it found is in the lease row; {} says "started, nothing taken over"
+            return {} if _queries.find_run(session, run_id) is not None else None
+
+        takeover = self._transact(start, done=started)
+        return run_id, takeover or None
 
     def reclaim_run(
         self, run_id: str, *, statuses: Sequence[str], owner: Owner, opening: Transition, attempt_start: AttemptStart,
@@ -127,7 +183,9 @@ class Journal:
         pipeline is running; nothing is written then. ``labels`` are added to the run's (a key it
         has takes the new value: the scheduler's try that took the run up).
         """
-        with self._write() as session:
+        committed: list[Transition] = []
+
+        def reclaim(session: Session) -> Optional[dict]:
             if not _store.reclaim_run(session, run_id, tuple(statuses), owner, opening.at):
                 status = _queries.get_run(session, run_id).status
                 raise RunNotReclaimable(
@@ -136,10 +194,21 @@ class Journal:
             run = _queries.get_run(session, run_id)
             takeover = _store.take_lease(session, run.pipeline_name, run.pipelines_dir or "", run_id, opening.at)
             details = {**(opening.details or {}), **({"lease": takeover} if takeover else {})}
-            committed = replace(opening, seq=_store.last_seq(session, run_id) + 1, details=details or None)
-            _store.record_transition(session, run_id, committed, None, attempt_start, None)
+            committed[:] = [replace(opening, seq=_store.last_seq(session, run_id) + 1, details=details or None)]
+            _store.record_transition(session, run_id, committed[0], None, attempt_start, None)
             _store.set_labels(session, run_id, labels or {})
-        return committed, takeover
+            return takeover
+
+        def reclaimed(session: Session) -> Optional[dict]:
+            found = _store.find_transition(session, run_id, attempt=opening.attempt, at=opening.at,
+                                           trigger=opening.trigger)
+            if found is None:
+                return None
+            committed[:] = [found]
+            return (found.details or {}).get("lease") or {}
+
+        takeover = self._transact(reclaim, done=reclaimed)
+        return committed[0], takeover or None
 
     def record_transition(
         self,
@@ -155,25 +224,31 @@ class Journal:
 
         ``load_record`` is the load step's report, committed with the transition that leaves the step.
         """
-        with self._write() as session:
-            _store.record_transition(session, run_id, transition, change, attempt_start, attempt_end, load_record)
+        self._transact(
+            lambda session: _store.record_transition(
+                session, run_id, transition, change, attempt_start, attempt_end, load_record),
+            done=lambda session: _store.find_transition(
+                session, run_id, attempt=transition.attempt, at=transition.at, trigger=transition.trigger),
+        )
 
     def beat(self, run_id: str, at: Optional[float] = None) -> None:
-        with self._write() as session:
-            _store.beat(session, run_id, time.time() if at is None else at)
+        at = time.time() if at is None else at
+        self._transact(lambda session: _store.beat(session, run_id, at))
 
     def mark_crashed(self, run_id: str, *, expected_state: str, details: dict, at: Optional[float] = None) -> bool:
         """Journal ``expected_state -> crashed`` for a run still running there; False if it has moved on."""
-        with self._write() as session:
-            return _store.mark_crashed(session, run_id, expected_state, time.time() if at is None else at, details)
+        at = time.time() if at is None else at
+        return bool(self._transact(lambda session: _store.mark_crashed(session, run_id, expected_state, at, details)))
 
     def add_trace(self, run_id: str, attempt: int, pipeline_name: str, payload: str) -> int:
-        with self._write() as session:
-            return _store.insert_trace(session, run_id, attempt, pipeline_name, payload, time.time())
+        at = time.time()
+        return self._transact(
+            lambda session: _store.insert_trace(session, run_id, attempt, pipeline_name, payload, at),
+            done=lambda session: _store.find_trace(session, run_id, attempt),
+        )
 
     def record_operation(self, operation: Operation) -> int:
-        with self._write() as session:
-            return _store.insert_operation(session, operation)
+        return self._transact(lambda session: _store.insert_operation(session, operation))
 
     def record_vault_copy(self, copy: VaultCopy) -> int:
         """Commit where a package's vault copy is; done before the package's load starts."""
@@ -219,31 +294,33 @@ class Journal:
         limit: Optional[int] = 50,
     ) -> list[Run]:
         """Runs, newest first, each with its labels; ``labels`` keeps the runs that have all of these."""
-        with self._read() as session:
-            return _queries.list_runs(
+        return self._transact(
+            lambda session: _queries.list_runs(
                 session, pipeline=pipeline, status=status, since=since, until=until, labels=labels, limit=limit
-            )
+            ),
+            write=False,
+        )
+
+    def last_heard_from(self, host: str) -> Optional[float]:
+        """When the journal last heard from a run of ``host`` (its latest heartbeat or transition)."""
+        return self._transact(lambda session: _queries.last_heard_from(session, host), write=False)
 
     def get_run(self, id_or_prefix: str) -> Run:
-        with self._read() as session:
-            return _queries.get_run(session, _queries.resolve_run_id(session, id_or_prefix))
+        return self._transact(lambda session: _queries.get_run(session, _queries.resolve_run_id(session, id_or_prefix)), write=False)
 
     def get_story(self, id_or_prefix: str) -> RunStory:
         """The run with its attempts, transitions and traces; accepts a unique id prefix."""
-        with self._read() as session:
-            return _queries.get_story(session, id_or_prefix)
+        return self._transact(lambda session: _queries.get_story(session, id_or_prefix), write=False)
 
     def list_schema_changes(
         self, *, pipeline: Optional[str] = None, since: Optional[float] = None, limit: Optional[int] = None
     ) -> list[SchemaChange]:
         """Columns and tables created at destinations, newest first, with their run and pipeline."""
-        with self._read() as session:
-            return _queries.list_schema_changes(session, pipeline=pipeline, since=since, limit=limit)
+        return self._transact(lambda session: _queries.list_schema_changes(session, pipeline=pipeline, since=since, limit=limit), write=False)
 
     def failed_job_counts(self, run_ids: Sequence[str]) -> dict[str, int]:
         """How many jobs each of these runs recorded as failed (runs without any are left out)."""
-        with self._read() as session:
-            return _queries.failed_job_counts(session, run_ids)
+        return self._transact(lambda session: _queries.failed_job_counts(session, run_ids), write=False)
 
     def pipeline_summaries(self, *, day_ago: float) -> tuple[list[_fleet.PipelineSummary], list[Run]]:
         """Every pipeline's last run, last success, failing streak and runs since ``day_ago``, with every
@@ -259,8 +336,7 @@ class Journal:
 
     def list_operations(self, *, pipeline: Optional[str] = None) -> list[Operation]:
         """Operator actions, newest first."""
-        with self._read() as session:
-            return _queries.list_operations(session, pipeline=pipeline)
+        return self._transact(lambda session: _queries.list_operations(session, pipeline=pipeline), write=False)
 
     def vault_copies(self, *, load_ids: Sequence[str]) -> list[VaultCopy]:
         """The copies of these load packages still in a vault, oldest first."""

@@ -43,8 +43,10 @@ class Outbox:
         spec = OUTBOXES[self.name]
         sql = (f"SELECT {spec.columns} FROM {spec.table} WHERE pipeline_name = :pipeline_name AND shipped_at IS NULL "
                "ORDER BY id")
-        with self.journal._read() as session:
-            return [spec.to_item(row) for row in session.rows(sql, {"pipeline_name": pipeline_name})]
+        return self.journal._transact(
+            lambda session: [spec.to_item(row) for row in session.rows(sql, {"pipeline_name": pipeline_name})],
+            write=False,
+        )
 
     def assign_ship_load_id(self, item_ids: Sequence[int], load_id: str) -> None:
         self._update(item_ids, ship_load_id=load_id)
@@ -56,5 +58,5 @@ class Outbox:
         self._update(item_ids, ship_error=error)
 
     def _update(self, item_ids: Sequence[int], **values: Any) -> None:
-        with self.journal._write() as session:
-            _store.update_outbox(session, OUTBOXES[self.name].table, item_ids, **values)
+        self.journal._transact(
+            lambda session: _store.update_outbox(session, OUTBOXES[self.name].table, item_ids, **values))

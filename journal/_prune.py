@@ -35,14 +35,12 @@ def prune(
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, not {batch_size}")
     if dry_run:
-        with journal._read() as session:
-            return count(session, cutoff, keep_failed=keep_failed)
+        return journal._transact(lambda session: count(session, cutoff, keep_failed=keep_failed), write=False)
     total = PruneResult()
     sqlite = journal.database.dialect is SQLITE
     while True:
         began = time.monotonic()
-        with journal._write() as session:
-            batch = delete_batch(session, cutoff, keep_failed=keep_failed, limit=batch_size)
+        batch = journal._transact(lambda session: delete_batch(session, cutoff, keep_failed=keep_failed, limit=batch_size))
         total += batch
         if batch.runs < batch_size:
             break

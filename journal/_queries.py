@@ -13,7 +13,7 @@ from ._rows import (
     TRACE_COLUMNS, TRANSITION_COLUMNS, to_attempt, to_job, to_operation, to_package, to_run, to_schema_change,
     to_trace, to_transition,
 )
-from ._sql import bind_list, where
+from ._sql import bind_list, scalar, where
 
 
 def list_runs(
@@ -94,6 +94,11 @@ def resolve_run_id(session: Session, id_or_prefix: str) -> str:
     if not found:
         raise RunNotFound(f"no run with id {id_or_prefix!r} in the journal")
     raise RunNotFound(f"run id prefix {id_or_prefix!r} is ambiguous: give more characters")
+
+
+def last_heard_from(session: Session, host: str) -> Optional[float]:
+    # every transition and every beat sets heartbeat_at: the latest one is the host's last word
+    return scalar(session, "SELECT max(heartbeat_at) FROM runs WHERE host = :host", {"host": host})
 
 
 def find_run(session: Session, run_id: str) -> Optional[Run]:

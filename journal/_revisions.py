@@ -7,6 +7,8 @@ and imports neither Alembic nor (on SQLite) SQLAlchemy.
 
 from __future__ import annotations
 
+from typing import Any, Callable, Optional
+
 from runjournal import migrations
 
 from ._dialects import Database, Session
@@ -20,7 +22,10 @@ def current(session: Session) -> tuple[str, ...]:
     return tuple(row["version_num"] for row in session.rows("SELECT version_num FROM alembic_version"))
 
 
-def read(database: Database) -> tuple[str, ...]:
+def read(database: Database, transact: Optional[Callable[[Callable[[Session], Any]], Any]] = None) -> tuple[str, ...]:
+    """The journal's revisions, read in one transaction (``transact``'s, e.g. a journal's patient one)."""
+    if transact is not None:
+        return transact(current)
     try:
         with database.transaction(write=False) as session:
             return current(session)
@@ -37,9 +42,9 @@ def is_current(revisions: tuple[str, ...]) -> bool:
     return revisions == (migrations.head(),)
 
 
-def check(database: Database) -> tuple[str, ...]:
+def check(database: Database, transact: Optional[Callable[[Callable[[Session], Any]], Any]] = None) -> tuple[str, ...]:
     """The journal's revisions; raises if a newer runjournal wrote them."""
-    revisions = read(database)
+    revisions = read(database, transact)
     newer = unknown(revisions)
     if newer:
         raise JournalSchemaError(

@@ -112,7 +112,8 @@ class SqliteDatabase:
                     if conn.in_transaction:
                         conn.execute("ROLLBACK")
             except sqlite3.Error as exc:
-                raise DatabaseError(str(exc), refused=isinstance(exc, sqlite3.IntegrityError)) from exc
+                raise DatabaseError(str(exc), refused=isinstance(exc, sqlite3.IntegrityError),
+                                    outage=_is_busy(exc)) from exc
 
     def vacuum(self) -> None:
         """Give the file's free pages back to the disk: VACUUM (never inside a transaction), then
@@ -136,6 +137,17 @@ class SqliteDatabase:
         if self._session is None:
             self._session = SqliteSession(connect(self.path, read_only=self.read_only))
         return self._session
+
+
+def _is_busy(exc: sqlite3.Error) -> bool:
+    """Another process held the lock past the busy timeout (SQLITE_BUSY, SQLITE_LOCKED): worth waiting for.
+
+    A full disk, an I/O error or a read-only file is not: waiting does not fix it.
+    """
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+    return "locked" in str(exc) or "busy" in str(exc)
 
 
 class SqliteSession:

@@ -9,7 +9,7 @@ from ._dialects import Session
 from ._errors import LeaseHeld
 from ._queries import find_run
 from ._records import AttemptEnd, AttemptStart, JobRecord, LoadRecord, NewRun, Operation, Owner, RunChange, Transition
-from ._rows import to_json
+from ._rows import TRANSITION_COLUMNS, to_json, to_transition
 from ._sql import bind_list, scalar
 
 INSERT_TRANSITION = (
@@ -99,6 +99,23 @@ def reclaim_run(session: Session, run_id: str, statuses: tuple[str, ...], owner:
         params,
     )
     return moved == 1
+
+
+def find_transition(session: Session, run_id: str, *, attempt: int, at: float, trigger: str) -> Optional[Transition]:
+    """The run's transition of ``attempt`` committed at ``at`` by ``trigger``, if it is there (after a
+    commit whose answer was lost: ``at`` is the writer's own clock reading, so it names one transition)."""
+    rows = session.rows(
+        f"SELECT {TRANSITION_COLUMNS} FROM transitions "
+        'WHERE run_id = :run_id AND attempt = :attempt AND at = :at AND "trigger" = :trigger',
+        {"run_id": run_id, "attempt": attempt, "at": at, "trigger": trigger},
+    )
+    return to_transition(rows[0]) if rows else None
+
+
+def find_trace(session: Session, run_id: str, attempt: int) -> Optional[int]:
+    """The id of the attempt's trace, if it is there (an attempt has one trace)."""
+    return scalar(session, "SELECT id FROM traces WHERE run_id = :run_id AND attempt = :attempt",
+                  {"run_id": run_id, "attempt": attempt})
 
 
 def last_seq(session: Session, run_id: str) -> int:

@@ -14,6 +14,8 @@ is ``$RUNJOURNAL_URL``. Faults are injected where the options say:
 - ``--marker-on STATE``: the collector writes ``marker_<STATE>`` after that transition is committed;
 - ``--kill-after-jobs K``: the collector SIGKILLs the process when dlt's load reports its K-th
   finished job (the job's file is in the package's completed_jobs, the package is still pending);
+- ``--kill-before-extracted-delete PIPELINE``: the process SIGKILLs itself when dlt's normalize of pipeline
+  PIPELINE has committed the normalized package and is about to delete the extracted one (both then exist);
 - ``--kill-after-reclaim``: the process SIGKILLs itself as soon as ``Journal.reclaim_run`` (a take-up's
   first step: the ended run is this process's own again) has committed, before the take-up's attempt begins;
 - ``--kill-after-step PIPELINE:STEP``: a dlt tracking module (dlt's hook on every pipeline's trace
@@ -118,6 +120,7 @@ def _child(argv: list[str]) -> int:
     parser.add_argument("--kill-after-jobs", type=int, default=0)
     parser.add_argument("--kill-after-step", default=None, help="PIPELINE:STEP")
     parser.add_argument("--kill-after-reclaim", action="store_true")
+    parser.add_argument("--kill-before-extracted-delete", default=None, metavar="PIPELINE")
     parser.add_argument("--recover", action="store_true", help="runjournal._recovery.recover() on the journal instead")
     parser.add_argument("--vault", default=None, help="the runner's package_vault URL")
     parser.add_argument("--kill-in-vault", choices=("put", "record"), default=None,
@@ -134,6 +137,8 @@ def _child(argv: list[str]) -> int:
         _kill_after_reclaim()
     if args.kill_in_vault:
         _kill_in_vault(args.kill_in_vault)
+    if args.kill_before_extracted_delete:
+        _kill_before_extracted_delete(args.kill_before_extracted_delete)
     if args.recover:
         return _recover(args, base)
 
@@ -286,6 +291,20 @@ def _kill_after_step(pipeline_name: str, step_name: str) -> None:
     ignore = lambda *args: None  # noqa: E731
     trace.TRACKING_MODULES.append(SimpleNamespace(
         on_start_trace=ignore, on_start_trace_step=ignore, on_end_trace_step=on_end_trace_step, on_end_trace=ignore))
+
+
+def _kill_before_extracted_delete(pipeline_name: str) -> None:
+    from dlt.common.storages.load_package import PackageStorage
+
+    delete = PackageStorage.delete_package
+
+    def die_first(self, load_id, not_exists_ok=False):
+        path = self.storage.storage_path.rstrip("/")
+        if path.endswith(os.path.join(pipeline_name, "normalize", "extracted")):
+            os.kill(os.getpid(), signal.SIGKILL)
+        return delete(self, load_id, not_exists_ok)
+
+    PackageStorage.delete_package = die_first
 
 
 def _kill_after_reclaim() -> None:

@@ -22,7 +22,8 @@ from sqlalchemy.engine import make_url
 
 from runjournal._labels import ENVIRONMENT_LABELS
 from runjournal.cli._app import (
-    EXIT_INTERRUPTED, EXIT_JOURNAL, EXIT_LEASE_HELD, EXIT_OK, EXIT_RUN_FAILED, EXIT_RUN_TRANSIENT, EXIT_USAGE,
+    EXIT_INTERRUPTED, EXIT_JOURNAL, EXIT_JOURNAL_OUTAGE, EXIT_LEASE_HELD, EXIT_OK, EXIT_RUN_FAILED, EXIT_RUN_TRANSIENT,
+    EXIT_USAGE,
 )
 from runjournal.journal import Journal
 
@@ -77,7 +78,7 @@ def test_pod_failure_policy_matches_the_exit_codes_of_runjournal_run():
     assert by_action == {
         "FailJob": {EXIT_RUN_FAILED, EXIT_USAGE},  # terminal: a retry would fail the same way
         "Ignore": {EXIT_INTERRUPTED},  # stopped on purpose, resumable
-        "Count": {EXIT_JOURNAL, EXIT_RUN_TRANSIENT, EXIT_LEASE_HELD},  # retried with back-off
+        "Count": {EXIT_JOURNAL, EXIT_RUN_TRANSIENT, EXIT_LEASE_HELD, EXIT_JOURNAL_OUTAGE},  # retried with back-off
     }
     disruption = job["podFailurePolicy"]["rules"][0]
     assert disruption["action"] == "Ignore" and disruption["onPodConditions"][0]["type"] == "DisruptionTarget"

@@ -53,7 +53,7 @@ def test_nothing_to_do_is_journaled_with_reasons_and_returns_none(tmp_path, jour
         "load": "nothing to load",
     }
     assert s.run.status == "done"
-    assert s.traces == ()  # an attempt that ran no dlt step has no trace to store
+    assert s.traces == ()  # store_trace_info is off
 
 
 def test_run_kwargs_reach_dlt_like_pipeline_run(tmp_path, journal_url):

@@ -20,6 +20,7 @@ from runjournal import __version__
 EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE, EXIT_JOURNAL = 0, 1, 2, 3
 # `runjournal run`: how the run ended, so a scheduler (Kubernetes' podFailurePolicy) can tell a retry from a stop.
 EXIT_RUN_TRANSIENT, EXIT_INTERRUPTED, EXIT_LEASE_HELD = 4, 5, 6
+EXIT_JOURNAL_OUTAGE = 7  # journal.JournalOutage.exit_code
 
 EPILOG = (
     "Journal: --journal URL, else $RUNJOURNAL_URL, else runjournal.sqlite in dlt's data directory "
@@ -29,7 +30,9 @@ EPILOG = (
     "3 journal unreachable or incompatible (see `runjournal db check`) · "
     "4 `run`: the run failed on a transient error, a retry may succeed · "
     "5 `run`: the run was interrupted by a stop signal, resumable · "
-    "6 another run holds the pipeline's lease, nothing was started."
+    "6 another run holds the pipeline's lease, nothing was started · "
+    "7 the journal stayed unreachable longer than runjournal.journal_patience: the run stopped cleanly and is "
+    "recovered later (`run`, `recover`, `resume`)."
 )
 
 

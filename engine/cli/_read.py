@@ -123,7 +123,7 @@ def show(run_id: str, as_json: bool, payload: bool) -> None:
         if jnl is None:
             raise RunNotFound(f"no run with id {run_id!r} in the journal (it does not exist yet)")
         story = jnl.get_story(run_id)
-    story = replace(story, run=as_seen(story.run))
+        story = replace(story, run=as_seen(story.run, jnl))
     if as_json:
         from ._format import story_json
 

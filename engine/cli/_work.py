@@ -56,14 +56,18 @@ def abort_package(pipeline: str, load_id: str, pipelines_dir: Optional[str], as_
 
 
 def _open_for_work():
-    """The journal for a command that changes runs; exits 0 with a message when it does not exist."""
+    """The journal for a command that changes runs; exits 0 with a message when it does not exist.
+
+    Its writes wait out an outage for the configured patience, as a run's do.
+    """
+    from runjournal._journal_patience import journal_patience
     from runjournal.journal import Journal, exists, redacted
 
     url = journal_url()
     if not exists(url):
         click.echo(f"no runs in journal {redacted(url)} (it does not exist yet)", err=True)
         click.get_current_context().exit(EXIT_OK)
-    return Journal.open(url, migrate=False)
+    return Journal.open(url, migrate=False, patience=journal_patience())
 
 
 def _report(outcomes: list, as_json: bool) -> None:
@@ -150,6 +154,7 @@ def run_pipeline(pipeline: str, project: Optional[str], profile: Optional[str]) 
 def run_project_pipeline(pipeline: str, project: Optional[str], url: str, profile: Optional[str] = None) -> None:
     """Run a dlt.yml pipeline, printing as `runjournal run` does; shared with `dlt pipeline NAME run`."""
     from runjournal._project_run import project_runner
+    from runjournal.journal import JournalOutage, JournalUnavailable
 
     from ._printer import TransitionPrinter
 
@@ -157,9 +162,15 @@ def run_project_pipeline(pipeline: str, project: Optional[str], url: str, profil
     with project_runner(project, pipeline, url, progress=printer, profile=profile) as (runner, build_source):
         try:
             info = runner.run(build_source())
-        except (Exception, KeyboardInterrupt):  # noqa: BLE001 - the journal has the whole story
+        except JournalOutage as exc:
             if runner.last_run_id is None:
-                raise  # the run never started (e.g. the lease is held): the error says why
+                raise
+            fail(f"run {runner.last_run_id} of pipeline {pipeline} stopped, its next state's work not begun: {exc}. "
+                 "It is recovered as a crashed run by `runjournal recover` or the pipeline's next run",
+                 exc.exit_code)
+        except (Exception, KeyboardInterrupt):  # noqa: BLE001 - the journal has the whole story
+            if runner.last_run_id is None or isinstance(sys.exc_info()[1], JournalUnavailable):
+                raise  # the run never started (e.g. the lease is held), or the journal is gone: the error says why
             # The journal's account of the error, not the exception's text: it has been scrubbed of secrets.
             story = runner.journal.get_story(runner.last_run_id)
             ended = story.run

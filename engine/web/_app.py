@@ -122,7 +122,8 @@ def create_app(journal_url: str, *, token: Optional[str] = None) -> Any:
         return page(request, "runs.html", page=found, chosen=chosen, live=_views.any_live(found.runs))
 
     def run(request: Request) -> Response:
-        view = _views.run_view(_story(source(), request.path_params["run_id"]), time.time())
+        jnl = source()
+        view = _views.run_view(jnl, _story(jnl, request.path_params["run_id"]), time.time())
         return page(request, "run.html", view=view, run=view.story.run, story=view.story,
                     live=view.story.run.status == "running")
 
@@ -132,7 +133,8 @@ def create_app(journal_url: str, *, token: Optional[str] = None) -> Any:
                                       for run in found.runs]})
 
     def run_json(request: Request) -> Response:
-        story = _views.seen_story(_story(source(), request.path_params["run_id"]))
+        jnl = source()
+        story = _views.seen_story(jnl, _story(jnl, request.path_params["run_id"]))
         return JSONResponse(_format.story_json(story, payload=request.query_params.get("payload") in ("1", "true")))
 
     def metrics(_request: Request) -> Response:

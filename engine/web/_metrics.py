@@ -34,7 +34,7 @@ class JournalCollector:
         runs: Counter = Counter(snapshot.run_counts if snapshot else {})
         running: Counter = Counter()
         for run in snapshot.running if snapshot else ():
-            if as_seen(run, now).status == "crashed":  # journaled running, its process gone
+            if as_seen(run, jnl, now).status == "crashed":  # journaled running, its process gone
                 runs[(run.pipeline_name, "running")] -= 1
                 runs[(run.pipeline_name, "crashed")] += 1
             else:

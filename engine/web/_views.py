@@ -34,7 +34,7 @@ def overview(jnl: Optional[Journal], now: float) -> list[PipelineRow]:
     if jnl is None:
         return []
     summaries, running = jnl.pipeline_summaries(day_ago=now - DAY)
-    seen = {run.id: as_seen(run, now) for run in running}
+    seen = {run.id: as_seen(run, jnl, now) for run in running}
     rows = []
     for summary in summaries:
         after_success = summary.last_success_started_at or float("-inf")
@@ -100,15 +100,15 @@ class RunView:
     died_in: Optional[str]  # the state the run's process died in, if it died
 
 
-def run_view(story: RunStory, now: float) -> RunView:
-    story = seen_story(story, now)
+def run_view(jnl: Journal, story: RunStory, now: float) -> RunView:
+    story = seen_story(jnl, story, now)
     run = story.run
     chart = timeline(run, story.transitions, now)
     return RunView(story, chart, diagram(story.transitions, run.state, presumed_crash=run.presumed_crash is not None), chart.death.state if chart and chart.death else None)
 
 
-def seen_story(story: RunStory, now: Optional[float] = None) -> RunStory:
-    return replace(story, run=as_seen(story.run, now))
+def seen_story(jnl: Journal, story: RunStory, now: Optional[float] = None) -> RunStory:
+    return replace(story, run=as_seen(story.run, jnl, now))
 
 
 def any_live(runs: Sequence[Run]) -> bool:
