@@ -3,7 +3,7 @@
 Each answer is a handful of statements whose cost does not grow with the journal's history: the
 pipelines are found by skipping through the ``(pipeline_name, status, started_at)`` index (a
 recursive CTE, as neither database skips by itself), and every per-pipeline figure is an index
-range. The counts behind the metrics are rows of ``pipeline_counts``, which triggers keep (migration 0008).
+range. The counts behind the metrics are rows of ``pipeline_counts``, which triggers keep (migration 0007).
 """
 
 from __future__ import annotations
@@ -87,7 +87,7 @@ def metrics_snapshot(session: Session, *, since: float) -> MetricsSnapshot:
 
 
 def run_counts(session: Session) -> dict[tuple[str, str], int]:
-    """Runs by (pipeline, status), as journaled (kept by triggers: see migration 0008)."""
+    """Runs by (pipeline, status), as journaled (kept by triggers: see migration 0007)."""
     return _counts(session, "run")
 
 

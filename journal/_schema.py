@@ -223,7 +223,7 @@ operations = Table(
 )
 
 # Runs by (pipeline, "run", status) and attempts by (pipeline, "attempt", outcome), kept by the
-# triggers migration 0008 creates: the metrics read a row per pipeline, not every run.
+# triggers migration 0007 creates: the metrics read a row per pipeline, not every run.
 pipeline_counts = Table(
     "pipeline_counts",
     metadata,

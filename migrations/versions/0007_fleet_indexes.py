@@ -8,14 +8,14 @@
   them. On PostgreSQL the triggers take a transaction-level advisory lock per pipeline before they
   touch its rows, so that two transactions never lock two count rows in opposite orders.
 
-Revision ID: 0008
+Revision ID: 0007
 Revises: 0006
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0008"
+revision = "0007"
 down_revision = "0006"
 branch_labels = None
 depends_on = None
