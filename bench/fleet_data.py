@@ -121,7 +121,7 @@ def generate(url: str, runs: int, *, now: float | None = None) -> dict[str, Any]
     _live_tails(run, fetch, now)
     if postgres:
         run("DELETE FROM pipeline_counts")
-        for statement in importlib.import_module("runjournal.migrations.versions.0008_fleet_indexes").COUNT_EVERYTHING:
+        for statement in importlib.import_module("runjournal.migrations.versions.0007_fleet_indexes").COUNT_EVERYTHING:
             run(statement)
     for table in ("gen", "bench_slots", "bench_shapes", "bench_attempts", "bench_transitions"):
         run(f"DROP TABLE {table}")
