@@ -110,9 +110,14 @@ class PackageKeeper:
                 at_destination.append(load_id)
             else:
                 lost[load_id] = "; ".join(problems) or "not in any package vault"
-        if lost:
-            raise PackagesLostError(run.run_id, lost, run.continuation.run.host, _process.host())
         details: dict[str, Any] = {}
+        if lost:
+            error = PackagesLostError(run.run_id, lost, run.continuation.run.host, _process.host())
+            if run.finalize_only_call:
+                raise error
+            # The take-up extracts the run's data again (a scheduler's retry that has it): the loss is
+            # journaled, and the data is sent again in this attempt instead of failing the run.
+            details.update(error.journal_details, lost_data_extracted_again=True)
         if restored:
             details["restored_from_vault"] = restored
         if at_destination:
