@@ -39,7 +39,7 @@ def both(tmp_path, pipeline: str, yml: str = DLT_YML, *options: str):
 
 @pytest.mark.parametrize(
     "pipeline, yml, code",
-    [(PIPELINE, DLT_YML, 0), ("broken_pipe", DLT_YML, 1), (PIPELINE, BAD_DLT_YML, 2), ("nope", DLT_YML, 2)],
+    [(PIPELINE, DLT_YML, 0), ("broken_pipe", DLT_YML, 4), (PIPELINE, BAD_DLT_YML, 2), ("nope", DLT_YML, 2)],
     ids=["done", "run-failed", "bad-dlt-yml", "unknown-pipeline"],
 )
 def test_same_output_and_exit_code_as_runjournal_run(tmp_path, pipeline, yml, code):
