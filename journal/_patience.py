@@ -79,12 +79,16 @@ def patiently(work: Callable[[bool], T], *, patience: float, watch: OutageWatch)
             raise
         watch.failed(exc, patience)
     # tenacity only now: read-only commands import the journal and must start fast
-    from tenacity import Retrying, retry_if_exception, stop_before_delay, wait_exponential_jitter
+    from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_exponential_jitter
 
+    # Wait out the whole patience, no less (a run that gives up says it waited that long), and no
+    # more: the last backoff is cut to end at the deadline, where one more try is made.
+    deadline = time.monotonic() + patience
+    backoff = wait_exponential_jitter(multiplier=FIRST_WAIT, max=MAX_WAIT, jitter=1.0)
     tries = Retrying(
         retry=retry_if_exception(is_outage),
-        stop=stop_before_delay(patience),
-        wait=wait_exponential_jitter(multiplier=FIRST_WAIT, max=MAX_WAIT, jitter=1.0),
+        stop=stop_after_delay(patience),
+        wait=lambda state: min(backoff(state), max(0.0, deadline - time.monotonic())),
         before_sleep=lambda state: watch.failed(state.outcome.exception(), patience),
         reraise=True,
     )
