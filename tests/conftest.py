@@ -67,5 +67,24 @@ def pg_database():
 
 
 @pytest.fixture
+def fresh_pg_database(pg_database) -> str:
+    """A PostgreSQL database of this test's own, empty, dropped after it (the session's is shared by
+    every test, so a test that prunes or counts across the whole journal needs its own)."""
+    from sqlalchemy.engine import make_url
+
+    name = f"runjournal_fresh_{uuid.uuid4().hex[:10]}"
+    admin = _pg_admin_connection()
+    with admin.cursor() as cur:
+        cur.execute(f'CREATE DATABASE "{name}"')
+    admin.close()
+    yield make_url(pg_database).set(database=name).render_as_string(hide_password=False)
+    admin = _pg_admin_connection()
+    with admin.cursor() as cur:
+        cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
+        cur.execute(f'DROP DATABASE IF EXISTS "{name}"')
+    admin.close()
+
+
+@pytest.fixture
 def pg_journal_url(pg_database) -> str:
     return pg_database

@@ -234,7 +234,7 @@ class JournalModel(RuleBasedStateMachine):
 def model_url(request, tmp_path):
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'model.sqlite'}"
-    return request.getfixturevalue("pg_journal_url")
+    return request.getfixturevalue("fresh_pg_database")  # its prune spans the whole journal
 
 
 def test_journal_against_its_model(model_url):

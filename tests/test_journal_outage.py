@@ -251,7 +251,7 @@ pipelines:
 '''
 
 
-def test_runjournal_run_exits_4_when_the_outage_outlasts_the_patience(tmp_path, private_pg, journal_url):
+def test_runjournal_run_exits_7_when_the_outage_outlasts_the_patience(tmp_path, private_pg, journal_url):
     project = write_project(tmp_path / "project", PROJECT_YML)
     (project / "numbers_source.py").write_text(PROJECT_SOURCE)
     env = {"RUNJOURNAL__JOURNAL_PATIENCE": "2", "DLT_DATA_DIR": str(tmp_path / "dlt")}

@@ -97,31 +97,13 @@ def test_sqlite_read_only_journal_refuses_writes(tmp_path):
 
 
 @pytest.fixture
-def own_pg_database(pg_database):
-    """A database of this test's own (the session's is shared): its journal starts empty."""
-    import psycopg2
-
-    admin_url = make_url(pg_database).set(database="postgres").render_as_string(hide_password=False)
-    name = f"reads_{uuid.uuid4().hex[:10]}"
-    admin = psycopg2.connect(admin_url)
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{name}"')
-    yield make_url(pg_database).set(database=name).render_as_string(hide_password=False)
-    with admin.cursor() as cur:
-        cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
-        cur.execute(f'DROP DATABASE IF EXISTS "{name}"')
-    admin.close()
-
-
-@pytest.fixture
-def auditor_url(own_pg_database):
+def auditor_url(fresh_pg_database):
     """A login role that may only SELECT the journal's tables (an auditor's)."""
     import psycopg2
 
     role = f"auditor_{uuid.uuid4().hex[:8]}"
-    url = make_url(own_pg_database)
-    conn = psycopg2.connect(own_pg_database)
+    url = make_url(fresh_pg_database)
+    conn = psycopg2.connect(fresh_pg_database)
     conn.autocommit = True
     with conn.cursor() as cur:
         cur.execute(f"CREATE ROLE {role} LOGIN")
@@ -137,9 +119,9 @@ def auditor_url(own_pg_database):
 
 
 @pytest.mark.postgres
-def test_postgres_journal_with_a_select_only_role(own_pg_database, auditor_url):
+def test_postgres_journal_with_a_select_only_role(fresh_pg_database, auditor_url):
     url, role, admin = auditor_url
-    done, dead = _fill(own_pg_database)
+    done, dead = _fill(fresh_pg_database)
     with admin.cursor() as cur:
         cur.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}")
         cur.execute("SELECT status, state, heartbeat_at FROM runs ORDER BY id")
