@@ -14,29 +14,27 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Optional, Sequence
 
 from dlt.common.runtime import signals
-from dlt.pipeline.exceptions import PipelineStepFailed
 from tenacity import RetryCallState, Retrying
 
 from runjournal.journal import (
-    AttemptEnd, AttemptStart, Journal, JournalUnavailable, NewRun, Owner, Run, RunChange, Transition,
+    AttemptEnd, AttemptStart, Journal, JournalUnavailable, NewRun, Owner, Run, Transition,
 )
 
-from . import _crashes, _load_info, _otel, _process, _steps, _traces
-from ._alerts import Alert, send_alert
+from . import _load_info, _otel, _process, _steps, _traces
 from ._callbacks import Callbacks
+from ._failure import Failure
 from ._heartbeat import Heartbeat
 from ._keeper import PackageKeeper
 from ._log import RunLog
-from ._machine import CONTINUABLE_STATES, FINAL_STATES, STEP_OF_STATE, MachineModel, build_machine
-from ._retry import ErrorClass, classify, compose, is_last_attempt, retry_if_step_retryable
+from ._machine import CONTINUABLE_STATES, MachineModel, build_machine
+from ._retry import compose, is_last_attempt, retry_if_step_retryable
+from ._run_ending import RunEnding
 from ._secrets import Scrubber
 from ._shipping import OutboxShipper
 
 
 #: How an attempt enters its first state, by the state the machine is in.
 _OPENING_TRIGGER = {"created": "start", "store_trace": "continue_run", "retry_wait": "resume"}
-
-_MESSAGE_LIMIT = 4000
 
 
 @dataclass(frozen=True)
@@ -64,42 +62,7 @@ class Continuation:
     relabel: bool = False  # add this launch's labels to the run's
 
 
-@dataclass(frozen=True)
-class Failure:
-    """What the journal and the retry rule need to know about a failed attempt."""
-
-    state: str
-    step: str
-    error_class: ErrorClass
-    exception_type: str
-    message: str
-
-    @classmethod
-    def of(cls, exc: BaseException, state: str, scrubber: Scrubber) -> "Failure":
-        step = exc.step if isinstance(exc, PipelineStepFailed) else STEP_OF_STATE.get(state, state)
-        # dlt wraps the error that matters in PipelineStepFailed; name that one.
-        cause = exc.exception if isinstance(exc, PipelineStepFailed) and exc.exception is not None else exc
-        message = scrubber(str(cause) or repr(cause))[:_MESSAGE_LIMIT]
-        return cls(state, step, classify(exc), type(cause).__name__, message)
-
-    @property
-    def retry_target(self) -> str:
-        return self.state
-
-    @property
-    def first_line(self) -> str:
-        return self.message.splitlines()[0][:300] if self.message else ""
-
-    def details(self) -> dict[str, Any]:
-        return {
-            "failed_step": self.step,
-            "error_class": self.error_class.value,
-            "exception_type": self.exception_type,
-            "exception_message": self.first_line,
-        }
-
-
-class JournaledRun(MachineModel):
+class JournaledRun(RunEnding, MachineModel):
     def __init__(
         self,
         *,
@@ -281,13 +244,6 @@ class JournaledRun(MachineModel):
             return signals.intercepted_signals()
         return contextlib.nullcontext()
 
-    def _stop_for_the_journal(self, exc: JournalUnavailable) -> None:
-        """The journal could not take the next transition: stop without doing its work, and say so once."""
-        _crashes.given_up(self.run_id)
-        self._log().error(
-            "run stopped in %s, its work not begun: %s. It is found crashed and recovered like any run whose "
-            "process died (`runjournal recover`, or the pipeline's next run)", self.state, self.scrubber(str(exc)))
-
     def _start(self) -> None:
         """Journal the new run, holding its pipeline's lease (LeaseHeld if another run holds it)."""
         pipeline = self.pipeline
@@ -438,16 +394,6 @@ class JournaledRun(MachineModel):
         except Exception as exc:  # noqa: BLE001 - a trace that cannot be captured must not fail the load
             self._log().warning("trace of attempt %d not captured: %s", self.attempt, self.scrubber(str(exc)))
 
-    def _forget_loaded_packages(self) -> None:
-        """The run has ended: the vault copies of the packages it loaded are not needed any more."""
-        if (self.keeper.vault is None and not self.keeper.restored) or self.run_id is None \
-                or self.state not in FINAL_STATES:
-            return
-        try:
-            self.keeper.forget_loaded(self.run_id)
-        except Exception as exc:  # noqa: BLE001 - a copy left behind is found by `runjournal prune`
-            self._log().warning("vault copies of loaded packages not deleted: %s", self.scrubber(str(exc)))
-
     # tenacity hooks
 
     def _after(self, state: RetryCallState) -> None:
@@ -470,71 +416,6 @@ class JournaledRun(MachineModel):
         failure = self.failure
         self._log().warning("attempt %d failed in %s (%s: %s); %s", self.attempt, failure.step,
                             failure.exception_type, failure.first_line, then)
-
-    def _alert(self) -> None:
-        """Alert the run's end (which endings are alerted is _alerts' decision)."""
-        failure = self.failure
-        labels = self.labels
-        if self.continuation is not None:  # the run's own labels, with this launch's if they were added
-            labels = {**self.continuation.run.labels, **(self.labels if self.continuation.relabel else {})}
-        send_alert(Alert(self.pipeline.pipeline_name, self.run_id, self.state, self.attempt,
-                         labels=labels,
-                         step=failure.step if failure else None,
-                         error_type=failure.exception_type if failure else None,
-                         error=failure.message if failure else None), self.scrubber)
-
-    # endings
-
-    def _ship(self) -> dict[str, Any]:
-        """Ship the outboxes (traces, load info); each reports on its own and none can fail the run."""
-        report: dict[str, Any] = {}
-        try:
-            for shipper in self.shippers:
-                report.update(shipper.ship())
-        finally:
-            if self.shippers:
-                self.pipeline.activate()
-        return report
-
-    def _conclude_success(self) -> None:
-        if signals.was_signal_received():
-            # dlt finished the last job after a stop signal: stop now, the next run ships traces and load info.
-            report = {"shipping_deferred": "stop signal received"}
-        else:
-            report = self._ship()
-        status = "recovered" if self.recovering(None) else "done"
-        self.trigger("finish", details=report or None, change=RunChange(status=status, finished=True))
-        self._alert()
-
-    def _conclude_failure(self, exc: Optional[BaseException]) -> None:
-        interrupted = exc is not None and classify(exc) is ErrorClass.INTERRUPTED
-        trigger = "halt" if interrupted else "give_up"
-        if not getattr(self, f"may_{trigger}")():
-            return  # the run never got going (e.g. the journal failed at start): nothing to conclude
-        if exc is not None and (self.failure is None or self.state == "retry_wait"):
-            # An interruption during retry_wait ends the run for its own reason, not the last attempt's.
-            self.failure = Failure.of(exc, self.state, self.scrubber)
-        if self.state == "store_trace":  # the run ends on a failed attempt that is not retried
-            self._warn_failed_attempt("interrupted: the run stops, resumable" if interrupted else "not retried")
-            self._open_attempt_end = self._attempt_end("interrupted" if interrupted else "failed")
-        # An interrupted run stops at once: its traces wait in the journal for the next run.
-        report = {} if interrupted else self._ship()
-        failure = self.failure
-        self.trigger(
-            trigger,
-            details=report or None,
-            change=RunChange(
-                status="interrupted" if interrupted else "failed",
-                finished=True,
-                error_type=failure.exception_type if failure else None,
-                error_message=failure.message if failure else None,
-            ),
-        )
-        if not interrupted:
-            self._log().error("run failed after %d attempt(s), in %s: %s: %s", self.attempt, failure.step,
-                              failure.exception_type, failure.first_line)
-        self._alert()
-
 
 def _owner() -> Owner:
     pid = os.getpid()
