@@ -43,6 +43,13 @@ class Session(Protocol):
         """Run a statement once per parameter set."""
 
 
+class Transact(Protocol):
+    """Runs ``work(session)`` in one transaction, riding out an outage for the journal's patience
+    (``Journal._transact``): what the outbox and prune take instead of the journal itself."""
+
+    def __call__(self, work: Any, *, write: bool = True, done: Any = None) -> Any: ...
+
+
 class Database(Protocol):
     dialect: Dialect
     url: str  # password hidden

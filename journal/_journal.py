@@ -278,7 +278,7 @@ class Journal:
         pages (unless ``vacuum=False``), so that it shrinks; PostgreSQL's autovacuum needs no help.
         """
         return _prune.prune(
-            self, older_than, keep_failed=keep_failed, batch_size=batch_size, dry_run=dry_run, vacuum=vacuum
+            self._transact, self.database, older_than, keep_failed=keep_failed, batch_size=batch_size, dry_run=dry_run, vacuum=vacuum
         )
 
     # reads
@@ -352,4 +352,4 @@ class Journal:
         """The outbox ``traces`` or ``load_info``: what waits here to be shipped to the destination."""
         if name not in OUTBOXES:
             raise ValueError(f"no outbox {name!r}; allowed: {', '.join(OUTBOXES)}")
-        return Outbox(self, name)
+        return Outbox(self._transact, name)

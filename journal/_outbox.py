@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional, Sequence
+from typing import Any, Callable, Mapping, Optional, Sequence
 
 from . import _store
+from ._dialects import Transact
 from ._records import OutboxRecord
 from ._rows import LOAD_INFO_COLUMNS, TRACE_COLUMNS, to_load_info, to_trace
-
-if TYPE_CHECKING:
-    from ._journal import Journal
 
 
 @dataclass(frozen=True)
@@ -35,7 +33,7 @@ OUTBOXES = {
 
 @dataclass(frozen=True)
 class Outbox:
-    journal: "Journal"
+    transact: Transact
     name: str
 
     def unshipped(self, pipeline_name: str) -> list[OutboxRecord]:
@@ -43,7 +41,7 @@ class Outbox:
         spec = OUTBOXES[self.name]
         sql = (f"SELECT {spec.columns} FROM {spec.table} WHERE pipeline_name = :pipeline_name AND shipped_at IS NULL "
                "ORDER BY id")
-        return self.journal._transact(
+        return self.transact(
             lambda session: [spec.to_item(row) for row in session.rows(sql, {"pipeline_name": pipeline_name})],
             write=False,
         )
@@ -58,5 +56,5 @@ class Outbox:
         self._update(item_ids, ship_error=error)
 
     def _update(self, item_ids: Sequence[int], **values: Any) -> None:
-        self.journal._transact(
+        self.transact(
             lambda session: _store.update_outbox(session, OUTBOXES[self.name].table, item_ids, **values))

@@ -11,15 +11,13 @@ anyway, and the journal stays whole on a connection where SQLite's foreign keys 
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import Any, Sequence
 
-from ._dialects import SQLITE, Session
+from ._dialects import SQLITE, Database, Session, Transact
 from ._errors import DatabaseError, JournalUnavailable
 from ._records import FINISHED_STATUSES, PruneResult
 from ._sql import bind_list, scalar
 
-if TYPE_CHECKING:
-    from ._journal import Journal
 
 # What ``keep_failed`` keeps: the runs an auditor wants to see.
 AUDITED = ("failed", "crashed", "interrupted")
@@ -30,24 +28,25 @@ _MAX_PAUSE_S = 0.05
 
 
 def prune(
-    journal: "Journal", cutoff: float, *, keep_failed: bool, batch_size: int, dry_run: bool, vacuum: bool
+    transact: Transact, database: Database, cutoff: float, *, keep_failed: bool, batch_size: int, dry_run: bool,
+    vacuum: bool,
 ) -> PruneResult:
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, not {batch_size}")
     if dry_run:
-        return journal._transact(lambda session: count(session, cutoff, keep_failed=keep_failed), write=False)
+        return transact(lambda session: count(session, cutoff, keep_failed=keep_failed), write=False)
     total = PruneResult()
-    sqlite = journal.database.dialect is SQLITE
+    sqlite = database.dialect is SQLITE
     while True:
         began = time.monotonic()
-        batch = journal._transact(lambda session: delete_batch(session, cutoff, keep_failed=keep_failed, limit=batch_size))
+        batch = transact(lambda session: delete_batch(session, cutoff, keep_failed=keep_failed, limit=batch_size))
         total += batch
         if batch.runs < batch_size:
             break
         if sqlite:
             time.sleep(min(time.monotonic() - began, _MAX_PAUSE_S))
     if vacuum and sqlite:
-        compact(journal)
+        compact(database)
     return total
 
 
@@ -105,13 +104,13 @@ def delete_runs(session: Session, run_ids: Sequence[str]) -> PruneResult:
     return PruneResult(**removed)
 
 
-def compact(journal: "Journal") -> None:
+def compact(database: Database) -> None:
     """SQLite: VACUUM and checkpoint the WAL, so that the file shrinks on disk.
 
     Only when the file has free pages: a prune that freed none has nothing to give back, and one
     run with ``vacuum=False`` leaves its free pages for the next prune to reclaim.
     """
     try:
-        journal.database.vacuum()
+        database.vacuum()
     except DatabaseError as exc:
-        raise JournalUnavailable(f"journal {journal.url} could not be vacuumed after the prune: {exc}") from exc
+        raise JournalUnavailable(f"journal {database.url} could not be vacuumed after the prune: {exc}") from exc
