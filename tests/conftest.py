@@ -86,5 +86,43 @@ def fresh_pg_database(pg_database) -> str:
 
 
 @pytest.fixture
+def select_only_reader():
+    """``reader_for(database_url)``: the URL of a new login role that may only SELECT that database's
+    tables as they are now (an auditor's); the roles are dropped after the test."""
+    import psycopg2
+    from sqlalchemy.engine import make_url
+
+    made: list[tuple[str, str]] = []
+
+    def reader_for(database_url: str) -> str:
+        url, role = make_url(database_url), f"rj_reader_{uuid.uuid4().hex[:8]}"
+        conn = psycopg2.connect(database_url)
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute(f"CREATE ROLE \"{role}\" LOGIN PASSWORD 'reader-pw'")
+            cur.execute(f'GRANT CONNECT ON DATABASE "{url.database}" TO "{role}"')
+            cur.execute(f'GRANT USAGE ON SCHEMA public TO "{role}"')
+            cur.execute(f'GRANT SELECT ON ALL TABLES IN SCHEMA public TO "{role}"')
+        conn.close()
+        made.append((database_url, role))
+        return url.set(username=role, password="reader-pw").render_as_string(hide_password=False)
+
+    yield reader_for
+    for database_url, role in made:
+        try:  # its grants first, where the database still exists
+            conn = psycopg2.connect(database_url)
+            conn.autocommit = True
+            with conn.cursor() as cur:
+                cur.execute(f'DROP OWNED BY "{role}"')
+            conn.close()
+        except psycopg2.OperationalError:
+            pass  # the database is gone, and its grants with it
+        admin = _pg_admin_connection()
+        with admin.cursor() as cur:
+            cur.execute(f'DROP ROLE IF EXISTS "{role}"')
+        admin.close()
+
+
+@pytest.fixture
 def pg_journal_url(pg_database) -> str:
     return pg_database

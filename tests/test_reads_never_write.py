@@ -8,11 +8,9 @@ import hashlib
 import json
 import subprocess
 import time
-import uuid
 from pathlib import Path
 
 import pytest
-from sqlalchemy.engine import make_url
 
 from runjournal.journal import Journal, JournalUnavailable, NewRun, open_existing
 from tests._cli_support import Filler, cli
@@ -96,34 +94,15 @@ def test_sqlite_read_only_journal_refuses_writes(tmp_path):
         jnl.mark_crashed(dead, expected_state="created", details={"reason": "test"})
 
 
-@pytest.fixture
-def auditor_url(fresh_pg_database):
-    """A login role that may only SELECT the journal's tables (an auditor's)."""
+@pytest.mark.postgres
+def test_postgres_journal_with_a_select_only_role(fresh_pg_database, select_only_reader):
     import psycopg2
 
-    role = f"auditor_{uuid.uuid4().hex[:8]}"
-    url = make_url(fresh_pg_database)
-    conn = psycopg2.connect(fresh_pg_database)
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute(f"CREATE ROLE {role} LOGIN")
-        cur.execute(f"GRANT CONNECT ON DATABASE \"{url.database}\" TO {role}")
-        cur.execute(f"GRANT USAGE ON SCHEMA public TO {role}")
-    yield url.set(username=role).render_as_string(hide_password=False), role, conn
-    with conn.cursor() as cur:
-        cur.execute(f"REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {role}")
-        cur.execute(f"REVOKE ALL ON SCHEMA public FROM {role}")
-        cur.execute(f"REVOKE ALL ON DATABASE \"{url.database}\" FROM {role}")
-        cur.execute(f"DROP ROLE {role}")
-    conn.close()
-
-
-@pytest.mark.postgres
-def test_postgres_journal_with_a_select_only_role(fresh_pg_database, auditor_url):
-    url, role, admin = auditor_url
     done, dead = _fill(fresh_pg_database)
+    url = select_only_reader(fresh_pg_database)
+    admin = psycopg2.connect(fresh_pg_database)
+    admin.autocommit = True
     with admin.cursor() as cur:
-        cur.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}")
         cur.execute("SELECT status, state, heartbeat_at FROM runs ORDER BY id")
         before = cur.fetchall()
         cur.execute("SELECT count(*) FROM transitions")
@@ -138,3 +117,5 @@ def test_postgres_journal_with_a_select_only_role(fresh_pg_database, auditor_url
     recovered = cli("recover", url=url)
     assert recovered.returncode == 3, recovered.stderr
     assert "permission denied" in recovered.stderr and "Traceback" not in recovered.stderr
+    assert "reader-pw" not in recovered.stderr
+    admin.close()

@@ -4,45 +4,19 @@ metrics answer, a dead run is shown crashed, and the role could not have written
 from __future__ import annotations
 
 import re
-import uuid
 
 import pytest
-from sqlalchemy.engine import make_url
 
-from tests.conftest import _pg_admin_connection
 from tests._serve_support import fleet, get, served
 
 pytestmark = pytest.mark.postgres
 
 
 @pytest.fixture
-def journal_and_reader():
+def journal_and_reader(fresh_pg_database, select_only_reader):
     """A database of its own holding a journal, and the URL of a role that may only SELECT from it."""
-    admin = _pg_admin_connection()
-    suffix = uuid.uuid4().hex[:8]
-    database, role = f"runjournal_serve_{suffix}", f"rj_reader_{suffix}"
-    with admin.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{database}"')
-        cur.execute(f"CREATE ROLE \"{role}\" LOGIN PASSWORD 'reader-pw'")
-    writer_url = make_url("postgresql://postgres@127.0.0.1:5432/x").set(database=database)
-    writer = writer_url.render_as_string(hide_password=False)
-    runs = fleet(writer)
-    import psycopg2
-
-    conn = psycopg2.connect(writer)
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute(f'GRANT CONNECT ON DATABASE "{database}" TO "{role}"')
-        cur.execute(f'GRANT USAGE ON SCHEMA public TO "{role}"')
-        cur.execute(f'GRANT SELECT ON ALL TABLES IN SCHEMA public TO "{role}"')
-    conn.close()
-    reader = writer_url.set(username=role, password="reader-pw").render_as_string(hide_password=False)
-    yield runs, reader
-    with admin.cursor() as cur:
-        cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (database,))
-        cur.execute(f'DROP DATABASE IF EXISTS "{database}"')
-        cur.execute(f'DROP ROLE IF EXISTS "{role}"')
-    admin.close()
+    runs = fleet(fresh_pg_database)
+    return runs, select_only_reader(fresh_pg_database)
 
 
 def test_every_page_works_with_a_select_only_role(journal_and_reader):
