@@ -46,6 +46,11 @@ def runs_of_this_test(url: str, base) -> list:
 
 def test_two_processes_race_one_runs_the_other_is_refused_then_a_killed_holder_is_taken_over(tmp_path,
                                                                                               any_journal_url):
+    import dlt
+
+    # The pipeline's working folder exists before the race: two processes creating it at the same instant
+    # is dlt's own race (its create_folder(exists_ok=False)), not the lease's, which is what is tested here.
+    dlt.pipeline(cc.PIPELINE_NAME, pipelines_dir=str(tmp_path / "pipelines"))
     first = cc.spawn(tmp_path, any_journal_url, *HOLD)
     second = cc.spawn(tmp_path, any_journal_url, *HOLD)
     loser = first_to_exit(first, second)  # the holder sleeps in extract for a minute
